@@ -1,0 +1,5 @@
+import sys
+
+from ros2_mvpose.cli import main
+
+sys.exit(main())

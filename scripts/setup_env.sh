@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Creates (or completes) the project's virtual environment in .venv: ROS 2 Jazzy from its PyPI
+# wheels, PyTorch 2.13.0 (CPU), the pretrained BlazePose backend, and this package (editable).
+# Idempotent: a complete environment is left as it is (a stamp file records what was installed).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VENV=${MVPOSE_VENV:-.venv}
+PY=${PYTHON:-python3.11}
+command -v "$PY" >/dev/null || PY=python3
+STAMP="$VENV/.mvpose-env-stamp"
+WANT=$(cat setup.py scripts/requirements-pip.txt 2>/dev/null | sha256sum | cut -c1-16)
+if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$WANT" ]; then
+  exit 0
+fi
+echo "[setup] creating the environment in $VENV (first run only; a few minutes)" >&2
+[ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
+"$VENV/bin/python" -m pip install -q --upgrade pip
+# torch first, pinned, so nothing later pulls a multi-GB CUDA build.
+"$VENV/bin/python" -m pip install -q "torch==2.13.0"
+"$VENV/bin/python" -m pip install -q -r scripts/requirements-pip.txt
+"$VENV/bin/python" -m pip install -q --no-deps -e .
+echo "$WANT" > "$STAMP"
+echo "[setup] environment ready: $VENV" >&2
