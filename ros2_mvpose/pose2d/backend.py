@@ -6,7 +6,8 @@ The detector node, the offline CLI and the Python API only talk to this interfac
 
 from __future__ import annotations
 
-from typing import Callable, Protocol, Sequence, runtime_checkable
+from collections.abc import Callable, Sequence
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 

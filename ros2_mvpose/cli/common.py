@@ -1,0 +1,59 @@
+"""Options and helpers shared by the ``mvpose`` subcommands."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+
+def add_backend_args(p: argparse.ArgumentParser) -> None:
+    """``--backend``, ``--checkpoint``, ``--device`` as in the detector node's parameters."""
+    p.add_argument(
+        "--backend",
+        default="auto",
+        help="2D backend: auto (HigherHRNet when a checkpoint is present, else BlazePose), "
+        "higherhrnet or blazepose (default: auto)",
+    )
+    p.add_argument("--checkpoint", default=None, help="HigherHRNet checkpoint (.pth / .pth.tar)")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or auto (HigherHRNet only)")
+
+
+def make_backend(args):
+    """Create the backend chosen by ``add_backend_args`` options and log why it was chosen."""
+    from ros2_mvpose.pose2d.select import select_backend
+
+    backend, reason = select_backend(args.backend, checkpoint=args.checkpoint, device=args.device)
+    logging.getLogger("mvpose").info("%s", reason)
+    print(f"[mvpose] {reason}", file=sys.stderr)
+    return backend
+
+
+def setup_logging(verbose: bool = False) -> None:
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="[%(name)s] %(message)s")
+
+
+def fail(msg: str, code: int = 2) -> int:
+    """Print an error for the user and return the exit code."""
+    print(f"mvpose: error: {msg}", file=sys.stderr)
+    return code
+
+
+def find_sample_dir() -> Path:
+    """The built-in sample: ``./sample`` in a source checkout, else the installed share folder."""
+    here = Path(__file__).resolve().parents[2] / "sample"
+    if (here / "rig.yaml").exists():
+        return here
+    try:
+        from ament_index_python.packages import get_package_share_directory
+
+        share = Path(get_package_share_directory("ros2_mvpose")) / "sample"
+        if (share / "rig.yaml").exists():
+            return share
+    except Exception:
+        pass
+    share = Path(sys.prefix) / "share" / "ros2_mvpose" / "sample"
+    if (share / "rig.yaml").exists():
+        return share
+    raise FileNotFoundError("the built-in sample (sample/rig.yaml) was not found; run `mvpose sample render`")
