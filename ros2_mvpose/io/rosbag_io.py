@@ -94,6 +94,9 @@ def read_bag(path: str | Path, topics: Iterable[str] | None = None) -> Iterator[
         reader = Reader(path)
         reader.open()
     except Exception as exc:
+        mcaps = sorted(path.glob("*.mcap")) if path.is_dir() else [path] if path.suffix == ".mcap" else []
+        if mcaps:
+            yield from _recover_mcap(path, mcaps, topics, exc)
         raise BagError(f"cannot open bag {path} ({_storage_of(path)}): {exc}") from exc
     try:
         wanted = set(topics) if topics is not None else None
@@ -130,6 +133,37 @@ def read_bag(path: str | Path, topics: Iterable[str] | None = None) -> Iterator[
             reader.close()
         except Exception:
             pass
+
+
+def _recover_mcap(path: Path, mcaps: list[Path], topics: Iterable[str] | None, exc: Exception):
+    """Yield the intact messages of damaged MCAP files, then raise ``BagError`` saying how many."""
+    from rclpy.serialization import deserialize_message
+
+    from ros2_mvpose.io.mcap_recovery import scan_mcap
+
+    wanted = set(topics) if topics is not None else None
+    n = 0
+    classes: dict[str, object] = {}
+    for f in mcaps:
+        for topic, msgtype, t_ns, raw in scan_mcap(f):
+            if wanted is not None and topic not in wanted:
+                continue
+            if msgtype not in classes:
+                try:
+                    classes[msgtype] = msg_class(msgtype)
+                except ValueError:
+                    classes[msgtype] = None
+            if classes[msgtype] is None:
+                continue
+            try:
+                msg = deserialize_message(raw, classes[msgtype])
+            except Exception:
+                break
+            n += 1
+            yield BagMessage(topic, msgtype, int(t_ns), msg)
+    raise BagError(
+        f"bag {path} is truncated or corrupt ({exc}); recovered the {n} intact messages before the damage"
+    ) from exc
 
 
 class BagWriter:
