@@ -23,6 +23,7 @@ def play_bag(
     publish_clock: bool = True,
     clock_hz: float = 100.0,
     should_stop: Callable[[], bool] = lambda: False,
+    wait_for_subscribers: float = 0.0,
 ) -> int:
     """Publish the bag's messages from ``node`` (an rclpy Node); returns the number published.
 
@@ -30,6 +31,8 @@ def play_bag(
         rate: playback speed factor (2.0 = twice as fast).
         topics: only these topics (default all whose message types are installed).
         publish_clock: publish ``/clock`` with the bag time, at ``clock_hz`` and before each message.
+        wait_for_subscribers: wait up to this many seconds until every data topic has a subscriber
+            (DDS discovery takes a moment; messages published before it completes are lost).
     """
     if rate <= 0:
         raise ValueError(f"rate must be > 0, got {rate}")
@@ -45,6 +48,11 @@ def play_bag(
         except ValueError:
             node.get_logger().warning(f"topic {topic}: type {msgtype} is not installed; skipped")
     clock_pub = node.create_publisher(Clock, "/clock", 10) if publish_clock else None
+    deadline = time.monotonic() + wait_for_subscribers
+    while time.monotonic() < deadline and not should_stop():
+        if all(p.get_subscription_count() > 0 for p in pubs.values()):
+            break
+        time.sleep(0.02)
     t_bag0 = None
     t_wall0 = time.monotonic()
     next_clock = 0.0

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 from ros2_mvpose.cli.common import fail
 
 
@@ -19,7 +17,12 @@ def register(sub) -> None:
     p.add_argument("--topic", action="append", default=None, help="only this topic (repeatable)")
     p.add_argument("--loop", action="store_true", help="play again and again until Ctrl-C")
     p.add_argument("--no-clock", action="store_true", help="do not publish /clock")
-    p.add_argument("--wait", type=float, default=1.0, help="seconds to wait for subscribers before starting")
+    p.add_argument(
+        "--wait",
+        type=float,
+        default=2.0,
+        help="wait up to this many seconds for every topic to have a subscriber (default 2)",
+    )
     p.set_defaults(func=run)
 
 
@@ -32,9 +35,15 @@ def run(args) -> int:
     rclpy.init()
     node = rclpy.create_node("mvpose_play")
     try:
-        time.sleep(max(0.0, args.wait))
         while True:
-            n = play_bag(node, args.input, rate=args.rate, topics=args.topic, publish_clock=not args.no_clock)
+            n = play_bag(
+                node,
+                args.input,
+                rate=args.rate,
+                topics=args.topic,
+                publish_clock=not args.no_clock,
+                wait_for_subscribers=args.wait,
+            )
             node.get_logger().info(f"published {n} messages from {args.input}")
             if not args.loop:
                 break
