@@ -1,0 +1,591 @@
+"""Calibrated pinhole / fisheye camera in the OpenCV convention.
+
+A world point ``X`` (metres) maps to camera coordinates ``x_cam = R @ X + t``; the camera looks
+along ``+z``, ``x`` to the right and ``y`` down in the image. Pixel coordinates ``(u, v)`` follow
+OpenCV / ROS ``CameraInfo``: ``(0, 0)`` is the centre of the top-left pixel and ``K`` maps
+normalised coordinates ``(x/z, y/z, 1)`` to pixels.
+
+Distortion models (the ROS ``CameraInfo.distortion_model`` names):
+
+* ``plumb_bob`` -- Brown-Conrady ``k1, k2, p1, p2[, k3]`` (4 or 5 coefficients);
+* ``rational_polynomial`` -- OpenCV's full model ``k1, k2, p1, p2, k3, k4, k5, k6`` (8), also
+  accepted with 4, 5 (rational part zero), 12 (thin prism ``s1..s4``) or 14 (tilt ``tauX, tauY``);
+* ``equidistant`` (alias ``fisheye``) -- OpenCV's fisheye model ``k1, k2, k3, k4`` (4).
+
+An empty coefficient list means all-zero coefficients: no distortion for the pinhole models,
+the pure equidistant projection ``r_d = theta`` for the fisheye model.
+
+No rclpy import here: :meth:`Camera.from_camera_info` duck-types the message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import cv2
+import numpy as np
+
+__all__ = [
+    "DISTORTION_MODELS",
+    "Camera",
+    "nearest_rotation",
+    "rotation_error",
+]
+
+#: Accepted coefficient counts per distortion model.
+DISTORTION_MODELS: dict[str, tuple[int, ...]] = {
+    "plumb_bob": (0, 4, 5),
+    "rational_polynomial": (0, 4, 5, 8, 12, 14),
+    "equidistant": (0, 4),
+}
+_MODEL_ALIASES = {"fisheye": "equidistant", "": "plumb_bob", "none": "plumb_bob"}
+
+#: Tolerance on ``max|R R^T - I|`` and ``|det R - 1|`` accepted by :class:`Camera`.
+ROTATION_TOL = 1e-6
+
+# Undistortion: Newton refinement stops at this residual in normalised units (~1e-9 px at f=1000);
+# a point whose residual stays above _UNDISTORT_FAIL (outside the model's invertible region) is NaN.
+_NEWTON_TOL = 1e-13
+_NEWTON_ITERS = 20
+_UNDISTORT_FAIL = 1e-8
+_EYE3 = np.eye(3)
+
+
+def rotation_error(R: np.ndarray) -> float:
+    """Largest deviation of ``R`` (3,3) from a proper rotation: max of ``|R R^T - I|`` and ``|det-1|``."""
+    R = np.asarray(R, dtype=float)
+    return float(max(np.abs(R @ R.T - np.eye(3)).max(), abs(np.linalg.det(R) - 1.0)))
+
+
+def nearest_rotation(M: np.ndarray) -> np.ndarray:
+    """Closest proper rotation (Frobenius norm) to a 3x3 matrix, via SVD.
+
+    Used by the calibration readers to clean rotations printed with few digits.
+    Raises ValueError when ``M`` is singular or a reflection.
+    """
+    M = np.asarray(M, dtype=float)
+    if M.shape != (3, 3) or not np.all(np.isfinite(M)):
+        raise ValueError(f"rotation must be a finite 3x3 matrix, got shape {M.shape}")
+    U, s, Vt = np.linalg.svd(M)
+    if s[-1] <= 1e-9 * max(s[0], 1e-300):
+        raise ValueError("rotation matrix is singular")
+    if np.linalg.det(U @ Vt) < 0:
+        raise ValueError("rotation matrix has determinant < 0 (a reflection, not a rotation)")
+    return U @ Vt
+
+
+def _normalize_model(model: str, name: str) -> str:
+    m = str(model).strip().lower()
+    m = _MODEL_ALIASES.get(m, m)
+    if m not in DISTORTION_MODELS:
+        raise ValueError(
+            f"camera {name!r}: unknown distortion_model {model!r} "
+            f"(expected one of {sorted(DISTORTION_MODELS)} or 'fisheye')"
+        )
+    return m
+
+
+def _readonly(a: np.ndarray) -> np.ndarray:
+    a = np.array(a, dtype=float, copy=True)
+    a.setflags(write=False)
+    return a
+
+
+def _tilt_matrix(tau_x: float, tau_y: float) -> np.ndarray:
+    """OpenCV's tilted-sensor projection matrix (Scheimpflug), applied to ``(x'', y'', 1)``."""
+    cx, sx = np.cos(tau_x), np.sin(tau_x)
+    cy, sy = np.cos(tau_y), np.sin(tau_y)
+    rot_x = np.array([[1.0, 0.0, 0.0], [0.0, cx, sx], [0.0, -sx, cx]])
+    rot_y = np.array([[cy, 0.0, -sy], [0.0, 1.0, 0.0], [sy, 0.0, cy]])
+    rot_xy = rot_y @ rot_x
+    proj_z = np.array(
+        [[rot_xy[2, 2], 0.0, -rot_xy[0, 2]], [0.0, rot_xy[2, 2], -rot_xy[1, 2]], [0.0, 0.0, 1.0]]
+    )
+    return proj_z @ rot_xy
+
+
+class Camera:
+    """One calibrated camera.
+
+    Args:
+        name: camera name (used in error messages and as a default frame id).
+        K: (3,3) intrinsic matrix, pixels; ``K[2] == [0, 0, 1]``, positive focal lengths.
+        dist: (N,) distortion coefficients for ``distortion_model`` (empty = none).
+        R: (3,3) world->camera rotation (proper, orthonormal within 1e-6).
+        t: (3,) world->camera translation, metres: ``x_cam = R @ X_world + t``.
+        width, height: image size in pixels (> 0).
+        distortion_model: ``plumb_bob``, ``rational_polynomial`` or ``equidistant``/``fisheye``.
+
+    Instances are immutable (arrays are read-only); use :meth:`with_intrinsics` /
+    :meth:`with_pose` to derive modified copies. Invalid values raise ValueError naming the camera.
+    """
+
+    __slots__ = ("_K", "_R", "_dist", "_model", "_name", "_t", "_width", "_height", "_d14", "_tilt",
+                 "_kf", "_rational", "_prism")
+
+    def __init__(
+        self,
+        name: str,
+        K: Any,
+        dist: Any,
+        R: Any,
+        t: Any,
+        width: int,
+        height: int,
+        distortion_model: str = "plumb_bob",
+    ) -> None:
+        name = str(name)
+        self._name = name
+        model = _normalize_model(distortion_model, name)
+
+        K = np.asarray(K, dtype=float)
+        if K.shape != (3, 3):
+            raise ValueError(f"camera {name!r}: K must be 3x3, got shape {K.shape}")
+        if not np.all(np.isfinite(K)):
+            raise ValueError(f"camera {name!r}: K contains NaN or inf")
+        if not (K[0, 0] > 0 and K[1, 1] > 0):
+            raise ValueError(
+                f"camera {name!r}: K must have positive focal lengths, got fx={K[0, 0]}, fy={K[1, 1]}"
+                + (" (all-zero K: camera not calibrated)" if not np.any(K) else "")
+            )
+        if abs(K[1, 0]) > 1e-12 or abs(K[2, 0]) > 1e-12 or abs(K[2, 1]) > 1e-12 or abs(K[2, 2] - 1) > 1e-9:
+            raise ValueError(
+                f"camera {name!r}: K must be upper triangular with K[2] = [0, 0, 1], got {K.tolist()}"
+            )
+
+        dist = np.asarray(dist if dist is not None else [], dtype=float).reshape(-1)
+        if dist.size not in DISTORTION_MODELS[model]:
+            raise ValueError(
+                f"camera {name!r}: distortion_model {model!r} takes "
+                f"{' or '.join(str(n) for n in DISTORTION_MODELS[model] if n)} coefficients "
+                f"(or none), got {dist.size}"
+            )
+        if not np.all(np.isfinite(dist)):
+            raise ValueError(f"camera {name!r}: distortion coefficients contain NaN or inf")
+
+        R = np.asarray(R, dtype=float)
+        if R.shape != (3, 3):
+            raise ValueError(f"camera {name!r}: R must be 3x3, got shape {R.shape}")
+        if not np.all(np.isfinite(R)):
+            raise ValueError(f"camera {name!r}: R contains NaN or inf")
+        err = rotation_error(R)
+        if err > ROTATION_TOL:
+            raise ValueError(
+                f"camera {name!r}: R is not a rotation matrix (orthonormal with det +1); "
+                f"deviation {err:.3g} > {ROTATION_TOL:g}"
+            )
+
+        t = np.asarray(t, dtype=float)
+        if t.shape not in ((3,), (3, 1), (1, 3)):
+            raise ValueError(f"camera {name!r}: t must have 3 elements, got shape {t.shape}")
+        t = t.reshape(3)
+        if not np.all(np.isfinite(t)):
+            raise ValueError(f"camera {name!r}: t contains NaN or inf")
+
+        for label, v in (("width", width), ("height", height)):
+            try:
+                ok = float(v) == int(v) and int(v) > 0
+            except (TypeError, ValueError):
+                ok = False
+            if not ok:
+                raise ValueError(f"camera {name!r}: {label} must be a positive integer, got {v!r}")
+
+        self._K = _readonly(K)
+        self._dist = _readonly(dist)
+        self._R = _readonly(R)
+        self._t = _readonly(t)
+        self._width = int(width)
+        self._height = int(height)
+        self._model = model
+        d14 = np.zeros(14)
+        d14[: dist.size] = dist
+        self._d14 = d14
+        self._tilt = _tilt_matrix(d14[12], d14[13]) if (d14[12] or d14[13]) else None
+        self._rational = bool(np.any(d14[5:8]))
+        self._prism = bool(np.any(d14[8:12]))
+        self._kf = tuple(float(v) for v in (K[0, 0], K[1, 1], K[0, 2], K[1, 2], K[0, 1]))
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def K(self) -> np.ndarray:
+        """(3,3) intrinsic matrix, pixels (read-only)."""
+        return self._K
+
+    @property
+    def dist(self) -> np.ndarray:
+        """(N,) distortion coefficients (read-only)."""
+        return self._dist
+
+    @property
+    def R(self) -> np.ndarray:
+        """(3,3) world->camera rotation (read-only)."""
+        return self._R
+
+    @property
+    def t(self) -> np.ndarray:
+        """(3,) world->camera translation, metres (read-only)."""
+        return self._t
+
+    @property
+    def width(self) -> int:
+        return self._width
+
+    @property
+    def height(self) -> int:
+        return self._height
+
+    @property
+    def distortion_model(self) -> str:
+        return self._model
+
+    @property
+    def has_distortion(self) -> bool:
+        """False when raw pixels are ideal pixels (pinhole models with all-zero coefficients).
+
+        The equidistant (fisheye) model always distorts, even with zero coefficients.
+        """
+        return self._model == "equidistant" or bool(np.any(self._dist))
+
+    @property
+    def projection_matrix(self) -> np.ndarray:
+        """(3,4) ``K [R | t]``: world metres -> homogeneous *ideal* (undistorted) pixels."""
+        return self._K @ np.hstack([self._R, self._t[:, None]])
+
+    @property
+    def center(self) -> np.ndarray:
+        """(3,) camera centre in world coordinates, metres: ``-R^T t``."""
+        return -self._R.T @ self._t
+
+    # ------------------------------------------------------------------ distortion core
+    def _distort(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Normalised ideal coordinates -> normalised distorted coordinates (same shapes)."""
+        d = self._d14
+        if self._model == "equidistant":
+            r = np.hypot(x, y)
+            theta = np.arctan(r)
+            t2 = theta * theta
+            theta_d = theta * (1 + t2 * (d[0] + t2 * (d[1] + t2 * (d[2] + t2 * d[3]))))
+            with np.errstate(invalid="ignore", divide="ignore"):
+                scale = np.where(r > 1e-12, theta_d / np.where(r > 1e-12, r, 1.0), 1.0)
+            return x * scale, y * scale
+        k1, k2, p1, p2, k3, k4, k5, k6, s1, s2, s3, s4 = d[:12].tolist()
+        r2 = x * x + y * y
+        radial = 1 + r2 * (k1 + r2 * (k2 + r2 * k3))
+        if self._rational:
+            radial = radial / (1 + r2 * (k4 + r2 * (k5 + r2 * k6)))
+        xy2 = 2 * x * y
+        xd = x * radial + p1 * xy2 + p2 * (r2 + 2 * x * x)
+        yd = y * radial + p1 * (r2 + 2 * y * y) + p2 * xy2
+        if self._prism:
+            r4 = r2 * r2
+            xd = xd + s1 * r2 + s2 * r4
+            yd = yd + s3 * r2 + s4 * r4
+        if self._tilt is not None:
+            T = self._tilt
+            w = T[2, 0] * xd + T[2, 1] * yd + T[2, 2]
+            xd, yd = (T[0, 0] * xd + T[0, 1] * yd + T[0, 2]) / w, (T[1, 0] * xd + T[1, 1] * yd + T[1, 2]) / w
+        return xd, yd
+
+    def _to_pixels(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        fx, fy, cx, cy, skew = self._kf
+        out = np.empty(np.shape(x) + (2,))
+        out[..., 0] = fx * x + cx
+        if skew:
+            out[..., 0] += skew * y
+        out[..., 1] = fy * y + cy
+        return out
+
+    def _to_normalized(self, uv: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        fx, fy, cx, cy, skew = self._kf
+        y = (uv[..., 1] - cy) / fy
+        if skew:
+            return (uv[..., 0] - cx - skew * y) / fx, y
+        return (uv[..., 0] - cx) / fx, y
+
+    # ------------------------------------------------------------------ projection
+    def project(self, X: Any) -> np.ndarray:
+        """World points ``X`` (..., 3) metres -> raw (distorted) pixels (..., 2).
+
+        Points on or behind the image plane (``z_cam <= 0``) and non-finite inputs give NaN.
+        """
+        X = np.asarray(X, dtype=float)
+        if X.shape[-1:] != (3,):
+            raise ValueError(f"camera {self._name!r}: project() needs shape (..., 3), got {X.shape}")
+        x, y = self._normalized(X)
+        if self.has_distortion:
+            with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+                x, y = self._distort(x, y)
+        return self._to_pixels(x, y)
+
+    def _normalized(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """World points (..., 3) -> ideal normalised x/z, y/z (...); NaN where z <= 0."""
+        xc = X @ self._R.T
+        xc += self._t
+        z = xc[..., 2]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            inv = np.asarray(1.0 / z)
+            inv[~(z > 0)] = np.nan
+            return xc[..., 0] * inv, xc[..., 1] * inv
+
+    def project_ideal(self, X: Any) -> np.ndarray:
+        """World points (..., 3) -> ideal (undistorted) pixels (..., 2); NaN behind the camera."""
+        X = np.asarray(X, dtype=float)
+        if X.shape[-1:] != (3,):
+            raise ValueError(f"camera {self._name!r}: project_ideal() needs shape (..., 3), got {X.shape}")
+        return self._to_pixels(*self._normalized(X))
+
+    # ------------------------------------------------------------------ undistortion
+    def undistort_normalized(self, uv: Any) -> np.ndarray:
+        """Raw pixels (..., 2) -> ideal normalised coordinates ``(x/z, y/z)`` (..., 2).
+
+        Initial guess from OpenCV (``cv2.undistortPoints`` / ``cv2.fisheye.undistortPoints``),
+        refined by Newton iterations on this class's own distortion function, so that
+        ``undistort(project(X))`` reproduces the ideal projection to ~1e-9 px. Points where the
+        distortion cannot be inverted (outside the model's valid region) and non-finite inputs
+        give NaN.
+        """
+        x, y = self._undistort_xy(uv)
+        out = np.empty(x.shape + (2,))
+        out[..., 0] = x
+        out[..., 1] = y
+        return out
+
+    def _undistort_xy(self, uv: Any) -> tuple[np.ndarray, np.ndarray]:
+        """Raw pixels (..., 2) -> ideal normalised ``x``, ``y`` arrays of shape (...)."""
+        uv = np.asarray(uv, dtype=float)
+        if uv.shape[-1:] != (2,):
+            raise ValueError(f"camera {self._name!r}: undistort() needs shape (..., 2), got {uv.shape}")
+        xd, yd = self._to_normalized(uv)
+        if not self.has_distortion:
+            return xd, yd
+        lead = uv.shape[:-1]
+        xd, yd = xd.reshape(-1), yd.reshape(-1)
+        ok = np.isfinite(xd) & np.isfinite(yd)
+        all_ok = bool(ok.all())
+        if not all_ok:
+            xd, yd = xd[ok], yd[ok]
+        if xd.size:
+            x, y = self._invert_distortion(xd, yd)
+        else:
+            x, y = xd, yd
+        if not all_ok:
+            xs, ys = np.full(ok.shape, np.nan), np.full(ok.shape, np.nan)
+            xs[ok], ys[ok] = x, y
+            x, y = xs, ys
+        return x.reshape(lead), y.reshape(lead)
+
+    def _invert_distortion(self, xd: np.ndarray, yd: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Distorted -> ideal normalised coordinates for finite flat arrays (NaN where not invertible)."""
+        # Initial guess from OpenCV in normalised coordinates (K = I).
+        pts = np.empty((xd.size, 1, 2))
+        pts[:, 0, 0] = xd
+        pts[:, 0, 1] = yd
+        crit = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 100, 1e-14)
+        eye = _EYE3
+        if self._model == "equidistant":
+            guess = cv2.fisheye.undistortPoints(pts, eye, self._d14[:4], R=eye, P=eye, criteria=crit)
+        else:
+            guess = cv2.undistortPoints(pts, eye, self._dist, R=eye, P=eye, criteria=crit)
+        x, y = guess[:, 0, 0].copy(), guess[:, 0, 1].copy()
+        bad = ~(np.maximum(np.abs(x), np.abs(y)) < 1e3)
+        if bad.any():
+            x[bad], y[bad] = xd[bad], yd[bad]
+
+        # Newton refinement (central-difference Jacobian, vectorised 2x2 solves) on the points that
+        # OpenCV's fixed-point iteration left short of the tolerance (usually none or few).
+        h = 1e-7
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+            fx, fy = self._distort(x, y)
+            rx, ry = xd - fx, yd - fy
+            for _ in range(_NEWTON_ITERS):
+                act = np.flatnonzero(
+                    ~(np.maximum(np.abs(rx), np.abs(ry)) < _NEWTON_TOL) & np.isfinite(x) & np.isfinite(y)
+                )
+                if act.size == 0:
+                    break
+                xa, ya = x[act], y[act]
+                ax, ay = self._distort(xa + h, ya)
+                bx, by = self._distort(xa - h, ya)
+                cx_, cy_ = self._distort(xa, ya + h)
+                dx_, dy_ = self._distort(xa, ya - h)
+                j11 = (ax - bx) / (2 * h)
+                j21 = (ay - by) / (2 * h)
+                j12 = (cx_ - dx_) / (2 * h)
+                j22 = (cy_ - dy_) / (2 * h)
+                det = j11 * j22 - j12 * j21
+                rxa, rya = rx[act], ry[act]
+                x[act] = xa + (j22 * rxa - j12 * rya) / det
+                y[act] = ya + (-j21 * rxa + j11 * rya) / det
+                fxa, fya = self._distort(x[act], y[act])
+                rx[act] = xd[act] - fxa
+                ry[act] = yd[act] - fya
+            fail = ~(np.maximum(np.abs(rx), np.abs(ry)) < _UNDISTORT_FAIL)
+            if self._model == "equidistant":
+                fail |= np.maximum(np.abs(x), np.abs(y)) > 1e6  # theta -> 90 deg
+        if fail.any():
+            x[fail] = np.nan
+            y[fail] = np.nan
+        return x, y
+
+    def undistort(self, uv: Any) -> np.ndarray:
+        """Raw (distorted) pixels (..., 2) -> ideal pixels (..., 2) with the same ``K``.
+
+        The result is consistent with :attr:`projection_matrix`: for a world point ``X``,
+        ``undistort(project(X))`` equals the dehomogenised ``projection_matrix @ [X, 1]``.
+        """
+        x, y = self._undistort_xy(uv)
+        return self._to_pixels(x, y)
+
+    def rays(self, uv: Any) -> np.ndarray:
+        """Raw pixels (..., 2) -> unit viewing directions in the world frame (..., 3).
+
+        The ray of pixel ``uv`` is ``center + s * rays(uv)`` for ``s > 0``.
+        """
+        n = self.undistort_normalized(uv)
+        d = np.concatenate([n, np.ones(n.shape[:-1] + (1,))], axis=-1)
+        d = d / np.linalg.norm(d, axis=-1, keepdims=True)
+        return d @ self._R
+
+    def in_image(self, uv: Any) -> np.ndarray:
+        """Boolean (...,) mask: pixel ``uv`` (..., 2) lies inside the image (NaN -> False)."""
+        uv = np.asarray(uv, dtype=float)
+        with np.errstate(invalid="ignore"):
+            return (
+                (uv[..., 0] >= -0.5)
+                & (uv[..., 0] <= self._width - 0.5)
+                & (uv[..., 1] >= -0.5)
+                & (uv[..., 1] <= self._height - 0.5)
+            )
+
+    # ------------------------------------------------------------------ constructors / copies
+    @classmethod
+    def from_camera_info(cls, info: Any, R: Any, t: Any, name: str | None = None) -> Camera:
+        """Build a camera from a ``sensor_msgs/msg/CameraInfo`` (or a dict with the same keys).
+
+        Uses ``k`` (9 values, row-major K), ``d``, ``distortion_model``, ``width``, ``height``
+        (dict keys may also be ``K``/``D``). ``P`` is ignored: the raw image is modelled (K, D).
+        ``name`` defaults to ``header.frame_id`` (dict: ``frame_id`` / ``camera_name``), else
+        ``"camera"``. ``R`` (3,3), ``t`` (3,) give the world->camera pose in metres.
+        """
+        get = _getter(info)
+        if name is None:
+            name = get("frame_id") or get("camera_name")
+            if not name:
+                header = get("header")
+                name = _getter(header)("frame_id") if header is not None else None
+            name = name or "camera"
+        k = get("k", "K", "camera_matrix")
+        if k is None:
+            raise ValueError(f"camera {name!r}: CameraInfo has no K")
+        if isinstance(k, Mapping) and "data" in k:  # camera_calibration_parsers style
+            k = k["data"]
+        k = np.asarray(k, dtype=float)
+        if k.size != 9:
+            raise ValueError(f"camera {name!r}: CameraInfo K must have 9 values, got {k.size}")
+        d = get("d", "D", "distortion_coefficients")
+        if isinstance(d, Mapping) and "data" in d:
+            d = d["data"]
+        d = np.asarray(d if d is not None else [], dtype=float).reshape(-1)
+        model = get("distortion_model") or "plumb_bob"
+        width = get("width", "image_width")
+        height = get("height", "image_height")
+        if width is None or height is None:
+            raise ValueError(f"camera {name!r}: CameraInfo has no width/height")
+        return cls(name, k.reshape(3, 3), d, R, t, width, height, model)
+
+    def with_intrinsics(
+        self,
+        K: Any = None,
+        dist: Any = None,
+        distortion_model: str | None = None,
+        width: int | None = None,
+        height: int | None = None,
+    ) -> Camera:
+        """Copy with new intrinsics (arguments left as None keep the current value); same pose."""
+        return Camera(
+            self._name,
+            self._K if K is None else K,
+            self._dist if dist is None else dist,
+            self._R,
+            self._t,
+            self._width if width is None else width,
+            self._height if height is None else height,
+            self._model if distortion_model is None else distortion_model,
+        )
+
+    def with_camera_info(self, info: Any) -> Camera:
+        """Copy with the intrinsics of a CameraInfo message (or dict); same name and pose."""
+        return Camera.from_camera_info(info, self._R, self._t, name=self._name)
+
+    def with_pose(self, R: Any, t: Any) -> Camera:
+        """Copy with a new world->camera pose (R (3,3), t (3,) metres)."""
+        return Camera(self._name, self._K, self._dist, R, t, self._width, self._height, self._model)
+
+    def with_name(self, name: str) -> Camera:
+        return Camera(name, self._K, self._dist, self._R, self._t, self._width, self._height, self._model)
+
+    # ------------------------------------------------------------------ serialisation
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-Python dict (lists, floats) suitable for YAML/JSON; inverse of :meth:`from_dict`."""
+        return {
+            "name": self._name,
+            "width": self._width,
+            "height": self._height,
+            "K": self._K.tolist(),
+            "dist": self._dist.tolist(),
+            "distortion_model": self._model,
+            "R": self._R.tolist(),
+            "t": self._t.tolist(),
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Camera:
+        """Inverse of :meth:`to_dict`; missing keys raise ValueError."""
+        missing = [k for k in ("name", "width", "height", "K", "R", "t") if k not in d]
+        if missing:
+            raise ValueError(f"camera dict {d.get('name', '?')!r} lacks keys {missing}")
+        return cls(
+            d["name"], d["K"], d.get("dist", []), d["R"], d["t"], d["width"], d["height"],
+            d.get("distortion_model", "plumb_bob"),
+        )
+
+    def allclose(self, other: Camera, rtol: float = 1e-9, atol: float = 1e-9) -> bool:
+        """Same model and numerically equal parameters (names are ignored)."""
+        if self._model != other._model or (self._width, self._height) != (other._width, other._height):
+            return False
+        return (
+            np.allclose(self._K, other._K, rtol=rtol, atol=atol)
+            and np.allclose(self._d14, other._d14, rtol=rtol, atol=atol)
+            and np.allclose(self._R, other._R, rtol=rtol, atol=atol)
+            and np.allclose(self._t, other._t, rtol=rtol, atol=atol)
+        )
+
+    def __repr__(self) -> str:
+        K = self._K
+        c = self.center
+        return (
+            f"Camera(name={self._name!r}, {self._width}x{self._height}, "
+            f"f=({K[0, 0]:.2f}, {K[1, 1]:.2f}), c=({K[0, 2]:.2f}, {K[1, 2]:.2f}), "
+            f"{self._model}{np.round(self._dist, 6).tolist() if np.any(self._dist) else ' (none)'}, "
+            f"center=[{c[0]:.3f}, {c[1]:.3f}, {c[2]:.3f}] m)"
+        )
+
+
+def _getter(obj: Any):
+    """Return ``get(*keys)``: first present attribute/key of ``obj`` among ``keys`` (or None)."""
+
+    def get(*keys: str) -> Any:
+        for key in keys:
+            if isinstance(obj, Mapping):
+                if key in obj and obj[key] is not None:
+                    return obj[key]
+            elif hasattr(obj, key):
+                return getattr(obj, key)
+        return None
+
+    return get
