@@ -1,0 +1,100 @@
+"""Declare a node's parameters from one table, each with a description and an explicit type.
+
+A table is a sequence of ``(name, default, description, type)`` rows; ``type`` is one of
+``"string"``, ``"int"``, ``"double"``, ``"bool"``, ``"string_array"``, ``"int_array"``,
+``"double_array"``, ``"bool_array"``. The same table documents the node (docs, config file
+checks): see ``PARAMETERS`` in ``ros2_mvpose.nodes.detector_node``.
+
+``rclpy`` is imported lazily so the tables and :func:`table_defaults` work without ROS.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, NamedTuple
+
+
+class ParamSpec(NamedTuple):
+    """One parameter: name, default value, one-line description, type name."""
+
+    name: str
+    default: Any
+    description: str
+    type: str
+
+
+_TYPES = ("string", "int", "double", "bool", "string_array", "int_array", "double_array", "bool_array")
+
+
+def as_specs(table: Sequence[Sequence]) -> list[ParamSpec]:
+    """Normalize a table of rows into ``ParamSpec`` (checks types and unique names)."""
+    specs = [r if isinstance(r, ParamSpec) else ParamSpec(*r) for r in table]
+    names = [s.name for s in specs]
+    dup = {n for n in names if names.count(n) > 1}
+    if dup:
+        raise ValueError(f"duplicate parameter name(s): {sorted(dup)}")
+    for s in specs:
+        if s.type not in _TYPES:
+            raise ValueError(f"parameter {s.name!r}: unknown type {s.type!r}; one of {_TYPES}")
+        if not s.description:
+            raise ValueError(f"parameter {s.name!r} has no description")
+    return specs
+
+
+def table_defaults(table: Sequence[Sequence]) -> dict[str, Any]:
+    """``{name: default}`` of a parameter table."""
+    return {s.name: s.default for s in as_specs(table)}
+
+
+def _rclpy_type(type_name: str):
+    from rclpy.parameter import Parameter
+
+    return {
+        "string": Parameter.Type.STRING,
+        "int": Parameter.Type.INTEGER,
+        "double": Parameter.Type.DOUBLE,
+        "bool": Parameter.Type.BOOL,
+        "string_array": Parameter.Type.STRING_ARRAY,
+        "int_array": Parameter.Type.INTEGER_ARRAY,
+        "double_array": Parameter.Type.DOUBLE_ARRAY,
+        "bool_array": Parameter.Type.BOOL_ARRAY,
+    }[type_name]
+
+
+def declare_parameters(node, table: Sequence[Sequence], read_only: bool = True) -> dict[str, Any]:
+    """Declare every parameter of ``table`` on ``node`` and return ``{name: value}``.
+
+    Each parameter gets a ``ParameterDescriptor`` with its description and type. Empty-list
+    defaults are declared by type (rclpy cannot infer a type from ``[]``) and read back as
+    ``[]`` when nobody set them. An override of the wrong type raises ``ValueError`` naming the
+    parameter and the expected type. Array values are returned as Python lists.
+    """
+    from rcl_interfaces.msg import ParameterDescriptor
+
+    values: dict[str, Any] = {}
+    for spec in as_specs(table):
+        ptype = _rclpy_type(spec.type)
+        desc = ParameterDescriptor(
+            name=spec.name, type=int(ptype.value), description=spec.description, read_only=read_only
+        )
+        default = spec.default
+        if spec.type == "double" and isinstance(default, int) and not isinstance(default, bool):
+            default = float(default)
+        try:
+            if isinstance(default, (list, tuple)) and len(default) == 0:
+                param = node.declare_parameter(spec.name, ptype, desc)
+            else:
+                param = node.declare_parameter(
+                    spec.name, list(default) if isinstance(default, tuple) else default, desc
+                )
+        except Exception as exc:  # rclpy raises its own exception types for type mismatches
+            if type(exc).__name__ in ("InvalidParameterTypeException", "InvalidParameterValueException"):
+                raise ValueError(f"parameter {spec.name!r} must be of type {spec.type}: {exc}") from exc
+            raise
+        value = param.value
+        if value is None:
+            value = list(default) if isinstance(default, (list, tuple)) else default
+        elif spec.type.endswith("_array"):
+            value = list(value)
+        values[spec.name] = value
+    return values

@@ -1,0 +1,308 @@
+"""Tests of the pure-Python approximate time synchronizer (ros2_mvpose.ros.sync)."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from ros2_mvpose.ros.sync import ApproximateTimeSync
+
+
+class Recorder:
+    """Callback collecting the emitted sets."""
+
+    def __init__(self):
+        self.sets: list[tuple[list, float]] = []
+
+    def __call__(self, msgs, stamp):
+        self.sets.append((list(msgs), stamp))
+
+
+def make(n=3, **kw):
+    rec = Recorder()
+    return ApproximateTimeSync(n, rec, **kw), rec
+
+
+def camera_stream(n_cams, n_frames, period, jitter, rng, t0=10.0, latency=0.004):
+    """Messages ``(arrival, cam, (cam, frame), stamp)`` sorted by arrival time."""
+    events = []
+    for f in range(n_frames):
+        for c in range(n_cams):
+            stamp = t0 + f * period + rng.uniform(-jitter, jitter)
+            arrival = stamp + latency + rng.uniform(0.0, 0.01)
+            events.append((arrival, c, (c, f), stamp))
+    events.sort()
+    return events
+
+
+def test_jittered_full_sets_match_frames():
+    rng = random.Random(1)
+    sync, rec = make(3, slop=0.02, queue_size=5)
+    for arrival, cam, msg, stamp in camera_stream(3, 60, 1 / 30, 0.006, rng):
+        sync.add(cam, msg, stamp, arrival)
+    assert len(rec.sets) == 60
+    assert sync.emitted == 60 and sync.dropped == 0 and sync.partial == 0
+    for f, (msgs, stamp) in enumerate(rec.sets):
+        assert [m[1] for m in msgs] == [f, f, f]
+        assert [m[0] for m in msgs] == [0, 1, 2]
+        assert stamp == pytest.approx(10.0 + f / 30, abs=0.0061)
+    assert sync.queue_lengths() == [0, 0, 0]
+
+
+def test_set_stamp_is_latest_member_stamp():
+    sync, rec = make(3, slop=0.05)
+    sync.add(0, "a", 1.00, 1.1)
+    sync.add(1, "b", 1.03, 1.1)
+    assert rec.sets == []
+    sync.add(2, "c", 0.99, 1.1)
+    assert rec.sets == [(["a", "b", "c"], 1.03)]
+
+
+def test_different_rates_pick_the_matching_frame():
+    # cam0 at 30 Hz, cam1 at 15 Hz: every cam1 frame pairs with the cam0 frame of the same time,
+    # not with the older cam0 frame that is also within slop.
+    sync, rec = make(2, slop=0.05, queue_size=10)
+    events = []
+    for f in range(30):
+        events.append((f / 30 + 0.005, 0, ("c0", f), f / 30))
+    for f in range(15):
+        events.append((2 * f / 30 + 0.006, 1, ("c1", f), 2 * f / 30))
+    for arrival, cam, msg, stamp in sorted(events):
+        sync.add(cam, msg, stamp, arrival)
+    assert len(rec.sets) == 15
+    for k, (msgs, _) in enumerate(rec.sets):
+        assert msgs == [("c0", 2 * k), ("c1", k)]
+    # every odd cam0 frame was skipped; the last one (frame 29) may still be queued
+    assert sync.dropped + sum(sync.queue_lengths()) == 15
+
+
+def test_no_set_beyond_slop_and_old_messages_dropped():
+    sync, rec = make(2, slop=0.01)
+    sync.add(0, "a0", 1.000, 1.0)
+    sync.add(1, "b0", 1.020, 1.0)  # 20 ms apart: no set; a0 can never match anything now
+    assert rec.sets == [] and sync.dropped == 1
+    sync.add(0, "a1", 1.025, 1.0)
+    assert rec.sets == [(["a1", "b0"], 1.025)]
+
+
+def test_slop_boundary_is_inclusive():
+    sync, rec = make(2, slop=0.25)
+    sync.add(0, "a", 1.0, 0.0)
+    sync.add(1, "b", 1.25, 0.0)  # spread == slop (exact in binary): a set
+    assert rec.sets == [(["a", "b"], 1.25)]
+    sync2, rec2 = make(2, slop=0.25)
+    sync2.add(0, "a", 1.0, 0.0)
+    sync2.add(1, "b", 1.25 + 1e-9, 0.0)  # just beyond slop: no set
+    assert rec2.sets == [] and sync2.dropped == 1
+
+
+def test_zero_slop_needs_equal_stamps():
+    sync, rec = make(2, slop=0.0)
+    sync.add(0, "a", 2.0, 0.0)
+    sync.add(1, "b", 2.0, 0.0)
+    sync.add(0, "c", 3.0, 0.0)
+    sync.add(1, "d", 3.001, 0.0)
+    assert rec.sets == [(["a", "b"], 2.0)]
+
+
+def test_queue_is_bounded_and_overflow_counted():
+    sync, rec = make(2, queue_size=4, slop=0.01)
+    for k in range(20):
+        sync.add(0, k, 1.0 + k, 0.1 * k)
+        assert sync.queue_lengths()[0] <= 4
+    assert sync.queue_lengths() == [4, 0]
+    assert sync.dropped == 16
+    sync.add(1, "x", 20.0, 2.0)  # matches the newest queued message only
+    assert rec.sets == [([19, "x"], 20.0)]
+    assert sync.dropped == 19 and sync.queue_lengths() == [0, 0]
+
+
+def test_out_of_order_stamps_are_sorted_and_late_ones_dropped():
+    sync, rec = make(2, slop=0.01)
+    sync.add(0, "a2", 2.0, 0.0)
+    sync.add(0, "a1", 1.0, 0.0)  # arrives after a newer stamp: placed first
+    sync.add(1, "b1", 1.0, 0.0)
+    assert rec.sets == [(["a1", "b1"], 1.0)]
+    sync.add(1, "b0", 0.5, 0.0)  # older than what cam1 already contributed: late
+    assert sync.dropped == 1 and sync.queue_lengths() == [1, 0]
+    sync.add(1, "b2", 2.0, 0.0)
+    assert rec.sets[-1] == (["a2", "b2"], 2.0)
+
+
+def test_duplicate_stamp_is_dropped():
+    sync, rec = make(2, slop=0.01)
+    sync.add(0, "a", 1.0, 0.0)
+    sync.add(1, "b", 1.0, 0.0)
+    sync.add(0, "a-again", 1.0, 0.0)
+    assert len(rec.sets) == 1 and sync.dropped == 1 and sync.queue_lengths() == [0, 0]
+
+
+def test_tightest_set_around_pivot():
+    sync, rec = make(3, slop=0.06)
+    sync.add(1, "b0", 0.97, 0.0)
+    sync.add(1, "b1", 1.03, 0.0)
+    sync.add(2, "c0", 0.98, 0.0)
+    sync.add(2, "c1", 1.033, 0.0)
+    sync.add(0, "a0", 1.00, 0.0)
+    # sets containing a0: (b0,c0) spread .03, (b1,c0) .05, (b1,c1) .033 -> the tightest wins
+    assert rec.sets == [(["a0", "b0", "c0"], 1.00)]
+    assert sync.queue_lengths() == [0, 1, 1]
+
+
+def test_silent_input_gives_partial_sets_then_rejoins():
+    period, dead_after = 0.05, 0.3
+    sync, rec = make(3, slop=0.01, queue_size=20, min_inputs=2, dead_after=dead_after)
+    t = 0.0
+    frame = 0
+
+    def step(cams):
+        nonlocal t, frame
+        for c in cams:
+            sync.add(c, (c, frame), t, t + 0.002)
+        frame += 1
+        t += period
+
+    for _ in range(10):
+        step([0, 1, 2])
+    assert len(rec.sets) == 10 and all(None not in m for m, _ in rec.sets)
+    silent_from = t
+    n_before = len(rec.sets)
+    # camera 2 goes silent: nothing is emitted until it is declared dead
+    while t - silent_from <= dead_after - period:
+        step([0, 1])
+        sync.tick(t)
+    assert len(rec.sets) == n_before
+    assert sync.is_alive(2)
+    for _ in range(10):
+        step([0, 1])
+        sync.tick(t)
+    assert not sync.is_alive(2)
+    partial = rec.sets[n_before:]
+    assert len(partial) == frame - 10  # every frame of cams 0 and 1 while 2 was silent, none lost
+    for msgs, _stamp in partial:
+        assert msgs[2] is None and msgs[0][1] == msgs[1][1]
+    assert sync.partial == len(partial)
+    stamps = [s for _, s in rec.sets]
+    assert stamps == sorted(stamps) and len(set(stamps)) == len(stamps)
+    # camera 2 comes back: full sets again
+    n_partial_end = len(rec.sets)
+    for _ in range(5):
+        step([0, 1, 2])
+    assert sync.is_alive(2)
+    assert len(rec.sets) == n_partial_end + 5
+    # its first frame comes after cams 0 and 1 already formed a partial set for that time, so it
+    # is dropped (it cannot go back in time); from the next frame on the sets are full again
+    assert rec.sets[n_partial_end][0][2] is None
+    assert all(None not in m and m[0][1] == m[1][1] == m[2][1] for m, _ in rec.sets[-4:])
+
+
+def test_tick_emits_partial_sets_without_new_messages():
+    sync, rec = make(2, slop=0.01, min_inputs=1, dead_after=0.5)
+    sync.add(0, "a", 1.0, 100.0)
+    sync.add(1, "b", 5.0, 100.0)  # no match for a; a is dropped (b is the pivot)
+    assert rec.sets == []
+    sync.tick(100.4)
+    assert rec.sets == []
+    sync.add(0, "a2", 5.5, 100.45)
+    sync.tick(100.55)  # input 1 dead (last message at 100.0); input 0 alive alone
+    assert not sync.is_alive(1) and sync.is_alive(0)
+    assert rec.sets == [(["a2", None], 5.5)]
+
+
+def test_never_seen_input_dies_after_dead_after_from_start():
+    sync, rec = make(3, slop=0.01, min_inputs=2, dead_after=1.0)
+    for k in range(5):
+        sync.add(0, ("a", k), k * 0.1, 50.0 + k * 0.1)
+        sync.add(1, ("b", k), k * 0.1, 50.0 + k * 0.1)
+    assert rec.sets == [] and sync.is_alive(2)
+    sync.tick(51.05)
+    assert not sync.is_alive(2)
+    assert [m for m, _ in rec.sets] == [[("a", k), ("b", k), None] for k in range(5)]
+
+
+def test_min_inputs_default_means_no_partial_sets():
+    sync, rec = make(3, slop=0.01, dead_after=0.1, queue_size=3)
+    for k in range(20):
+        sync.add(0, k, k * 0.05, k * 0.05)
+        sync.add(1, k, k * 0.05, k * 0.05)
+        sync.tick(k * 0.05)
+    assert rec.sets == [] and not sync.is_alive(2)
+    assert max(sync.queue_lengths()) <= 3
+
+
+def test_accounting_invariant_random_streams():
+    """Every added message is emitted, dropped or still queued; sets are valid and ordered."""
+    rng = random.Random(7)
+    for trial in range(30):
+        n = rng.randint(1, 4)
+        slop = rng.choice([0.0, 0.005, 0.02, 0.05])
+        sync, rec = make(
+            n,
+            slop=slop,
+            queue_size=rng.randint(1, 6),
+            min_inputs=rng.randint(1, n),
+            dead_after=rng.choice([0.05, 0.2, 1.0]),
+        )
+        added = 0
+        now = 0.0
+        for k in range(300):
+            now += rng.uniform(0.0, 0.02)
+            cam = rng.randrange(n)
+            if rng.random() < 0.3:
+                sync.tick(now)
+                continue
+            stamp = round(now - rng.uniform(0.0, 0.05), 3)
+            sync.add(cam, (cam, k), stamp, now)
+            added += 1
+        used = sum(m is not None for msgs, _ in rec.sets for m in msgs)
+        assert used + sync.dropped + sum(sync.queue_lengths()) == added, trial
+        assert sync.emitted == len(rec.sets)
+        last = float("-inf")
+        seen_ids = set()
+        for msgs, stamp in rec.sets:
+            present = [m for m in msgs if m is not None]
+            assert len(present) >= sync.min_inputs
+            assert all(m[0] == i for i, m in enumerate(msgs) if m is not None)
+            ids = [m[1] for m in present]
+            assert not seen_ids.intersection(ids)
+            seen_ids.update(ids)
+            assert stamp > last
+            last = stamp
+
+
+def test_callback_may_reenter():
+    seen = []
+
+    def cb(msgs, stamp):
+        seen.append(sync.queue_lengths())  # would deadlock if called under the lock
+
+    sync = ApproximateTimeSync(2, cb, slop=0.01)
+    sync.add(0, "a", 1.0, 0.0)
+    sync.add(1, "b", 1.0, 0.0)
+    assert seen == [[0, 0]]
+
+
+@pytest.mark.parametrize(
+    "kw, match",
+    [
+        (dict(n_inputs=0), "n_inputs"),
+        (dict(queue_size=0), "queue_size"),
+        (dict(slop=-0.1), "slop"),
+        (dict(slop=float("nan")), "slop"),
+        (dict(dead_after=0.0), "dead_after"),
+        (dict(min_inputs=4), "min_inputs"),
+        (dict(min_inputs=0), "min_inputs"),
+    ],
+)
+def test_invalid_parameters(kw, match):
+    args = dict(n_inputs=3, callback=lambda m, s: None)
+    args.update(kw)
+    with pytest.raises(ValueError, match=match):
+        ApproximateTimeSync(**args)
+
+
+def test_bad_index():
+    sync, _ = make(2)
+    with pytest.raises(IndexError):
+        sync.add(2, "x", 0.0, 0.0)
