@@ -43,7 +43,7 @@ class MultiViewPipeline:
     """
 
     def __init__(self, cameras: Sequence, backend: PoseBackend, **reconstructor_params):
-        from ros2_mvpose.geometry import Reconstructor
+        from ros2_mvpose.geometry.reconstructor import Reconstructor
 
         self.cameras = list(cameras)
         self.backend = backend

@@ -68,13 +68,30 @@ def _storage_of(path: Path) -> str:
 
 
 def bag_topics(path: str | Path) -> dict[str, tuple[str, int]]:
-    """``{topic: (msgtype, message_count)}`` of a bag."""
+    """``{topic: (msgtype, message_count)}`` of a bag.
+
+    For a damaged MCAP (no footer), the topics and counts of its intact messages; reading it with
+    ``read_bag`` then yields those messages and ends with a ``BagError``.
+    """
     path = Path(path)
+    if not path.exists():
+        raise BagError(f"bag {path} does not exist")
     try:
         with Reader(path) as reader:
             return {c.topic: (c.msgtype, c.msgcount) for c in reader.connections}
     except Exception as exc:  # rosbags raises several types for unreadable bags
-        raise BagError(f"cannot open bag {path}: {exc}") from exc
+        mcaps = sorted(path.glob("*.mcap")) if path.is_dir() else [path] if path.suffix == ".mcap" else []
+        if not mcaps:
+            raise BagError(f"cannot open bag {path}: {exc}") from exc
+        from ros2_mvpose.io.mcap_recovery import scan_mcap
+
+        found: dict[str, tuple[str, int]] = {}
+        for f in mcaps:
+            for topic, msgtype, _t, _raw in scan_mcap(f):
+                found[topic] = (msgtype, found.get(topic, (msgtype, 0))[1] + 1)
+        if not found:
+            raise BagError(f"cannot open bag {path}: {exc}") from exc
+        return found
 
 
 def read_bag(path: str | Path, topics: Iterable[str] | None = None) -> Iterator[BagMessage]:
