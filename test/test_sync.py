@@ -204,10 +204,24 @@ def test_tick_emits_partial_sets_without_new_messages():
     assert rec.sets == []
     sync.tick(100.4)
     assert rec.sets == []
-    sync.add(0, "a2", 5.5, 100.45)
-    sync.tick(100.55)  # input 1 dead (last message at 100.0); input 0 alive alone
+    sync.add(0, "a2", 5.6, 100.45)
+    sync.tick(100.55)  # input 1 dead: silent since 100.0 and its stamps 0.6 s behind; input 0 alone
     assert not sync.is_alive(1) and sync.is_alive(0)
-    assert rec.sets == [(["a2", None], 5.5)]
+    assert rec.sets == [(["a2", None], 5.6)]
+
+
+def test_whole_stream_pause_does_not_cut_the_next_set_into_pieces():
+    """After every input was silent (e.g. the publisher stalled behind a slow model), the next set's
+    images trickle in one by one: none is a partial set of its own, the full set comes out."""
+    sync, rec = make(3, slop=0.01, min_inputs=1, dead_after=0.5)
+    for i in range(3):
+        sync.add(i, ("s0", i), 10.0, 100.0 + 0.001 * i)
+    sync.tick(105.0)  # a 5 s pause of everything
+    assert all(sync.is_alive(i) for i in range(3))
+    for i in range(3):
+        sync.add(i, ("s1", i), 10.1, 105.0 + 0.01 * i)
+    assert [m for m, _ in rec.sets] == [[("s0", i) for i in range(3)], [("s1", i) for i in range(3)]]
+    assert sync.partial == 0
 
 
 def test_never_seen_input_dies_after_dead_after_from_start():
@@ -216,9 +230,16 @@ def test_never_seen_input_dies_after_dead_after_from_start():
         sync.add(0, ("a", k), k * 0.1, 50.0 + k * 0.1)
         sync.add(1, ("b", k), k * 0.1, 50.0 + k * 0.1)
     assert rec.sets == [] and sync.is_alive(2)
-    sync.tick(51.05)
+    sync.tick(51.05)  # silent by the wall clock, but the others' stamps moved only 0.4 s: alive
+    assert sync.is_alive(2) and rec.sets == []
+    for k in range(5, 12):
+        sync.add(0, ("a", k), k * 0.1, 51.05 + k * 0.01)
+        sync.add(1, ("b", k), k * 0.1, 51.05 + k * 0.01)
+    # stamps now 1.1 s past the first one: input 2 is dead, queued pairs come out as partial sets
     assert not sync.is_alive(2)
-    assert [m for m, _ in rec.sets] == [[("a", k), ("b", k), None] for k in range(5)]
+    sets = [m for m, _ in rec.sets]
+    assert sets and sets[-1] == [("a", 11), ("b", 11), None]
+    assert all(m[2] is None and m[0][1] == m[1][1] for m in sets)
 
 
 def test_min_inputs_default_means_no_partial_sets():

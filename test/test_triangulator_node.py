@@ -274,8 +274,9 @@ def test_bad_input_keeps_node_alive_and_uses_sim_time(ros_context, tmp_path):
         sources = [tri.intrinsics_source(i) for i in range(5)]
         sim_now = tri.get_clock().now().nanoseconds * 1e-9
         n_before = len(h.points)
-        # the recording starts over (bag replayed again): stamps jump back, the node starts over
-        for f in range(4):
+        # the recording starts over (bag replayed again): stamps jump back, the node starts over;
+        # cams 2 and 3 stay silent: they count as dead once the others' stamps moved > dead_after
+        for f in range(10):
             t_again = t0 - 10.0 + f * period
             truth[round(t_again, 6)] = seq.joints[f]
             for i in (0, 1, 4):

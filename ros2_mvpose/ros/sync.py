@@ -21,11 +21,15 @@ Policy (full sets: the semantics of message_filters' ``ApproximateTimeSynchroniz
   dropped on arrival (late or duplicate). Emitted set stamps strictly increase; a candidate
   set that would go back in time (possible only around a dead input rejoining) is discarded.
 
-Extension (dead inputs): an input that has received nothing for ``dead_after`` seconds of
-``now`` (receive time, not stamps) is *dead*: its queue is cleared and sets are formed from the
-alive inputs only, with ``None`` in the dead inputs' slots, provided at least ``min_inputs``
-are alive. An input that was never heard from counts as alive until ``dead_after`` seconds after
-the first ``add``/``tick`` call. A dead input rejoins on its next message (that first message
+Extension (dead inputs): an input is *dead* when it has received nothing for ``dead_after``
+seconds of ``now`` (receive time) **and** its newest stamp lags the newest stamp of any input
+by more than ``dead_after`` (the other streams moved on without it). Then its queue is cleared
+and sets are formed from the alive inputs only, with ``None`` in the dead inputs' slots,
+provided at least ``min_inputs`` are alive. Both conditions are needed: after a pause of the
+whole stream (a slow model holding the publisher, a paused bag, a stalled network) every input
+is silent by the wall clock, yet none lags in stamps, so the next set waits for all of them
+instead of being cut into one-camera pieces as its images trickle in. An input that was never
+heard from is compared with the first stamp and the first ``add``/``tick`` call. A dead input rejoins on its next message (that first message
 is usually dropped: the alive inputs already formed a partial set for its time, and sets never
 go back in time; the input is in the sets from its next message on). With the default
 ``min_inputs = n_inputs`` no partial set is ever emitted (pure message_filters behaviour).
@@ -98,6 +102,9 @@ class ApproximateTimeSync:
         self._last_set_stamp = float("-inf")
         self._alive = [True] * self.n_inputs
         self._start: float | None = None
+        self._newest: list[float | None] = [None] * self.n_inputs  # newest stamp added per input
+        self._first_stamp: float | None = None
+        self._newest_any = float("-inf")
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------------ public API
@@ -110,6 +117,11 @@ class ApproximateTimeSync:
             self._begin(now)
             self._last_seen[index] = float(now)
             self._alive[index] = True
+            if self._newest[index] is None or stamp > self._newest[index]:
+                self._newest[index] = stamp
+            if self._first_stamp is None:
+                self._first_stamp = stamp
+            self._newest_any = max(self._newest_any, stamp)
             if stamp <= self._last_used[index]:
                 self.dropped += 1  # late or duplicate: this input already contributed a newer one
             else:
@@ -152,6 +164,9 @@ class ApproximateTimeSync:
             self._last_set_stamp = float("-inf")
             self._alive = [True] * self.n_inputs
             self._start = None
+            self._newest = [None] * self.n_inputs
+            self._first_stamp = None
+            self._newest_any = float("-inf")
 
     # ------------------------------------------------------------------ internals
     def _begin(self, now: float) -> None:
@@ -161,9 +176,12 @@ class ApproximateTimeSync:
     def _is_alive_at(self, i: int, now: float) -> bool:
         seen = self._last_seen[i]
         ref = seen if seen is not None else self._start
-        if ref is None:
+        if ref is None or now - ref <= self.dead_after:
             return True
-        return now - ref <= self.dead_after
+        newest = self._newest[i] if self._newest[i] is not None else self._first_stamp
+        if newest is None:
+            return True
+        return self._newest_any - newest <= self.dead_after
 
     def _pop_front(self, i: int) -> None:
         del self._stamps[i][0]
