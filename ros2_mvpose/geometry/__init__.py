@@ -11,4 +11,6 @@ from ros2_mvpose.geometry.calibration_io import (  # noqa: F401
     write_toml,
 )
 from ros2_mvpose.geometry.camera import Camera  # noqa: F401
+from ros2_mvpose.geometry.reconstructor import Reconstructor  # noqa: F401
 from ros2_mvpose.geometry.rig import Rig, RigCamera, load_rig, save_rig  # noqa: F401
+from ros2_mvpose.geometry.skeleton3d import Skeleton3D  # noqa: F401

@@ -29,7 +29,8 @@ provided at least ``min_inputs`` are alive. Both conditions are needed: after a 
 whole stream (a slow model holding the publisher, a paused bag, a stalled network) every input
 is silent by the wall clock, yet none lags in stamps, so the next set waits for all of them
 instead of being cut into one-camera pieces as its images trickle in. An input that was never
-heard from is compared with the first stamp and the first ``add``/``tick`` call. A dead input rejoins on its next message (that first message
+heard from is compared with the first stamp and the first ``add``/``tick`` call. A dead input
+rejoins on its next message (that first message
 is usually dropped: the alive inputs already formed a partial set for its time, and sets never
 go back in time; the input is in the sets from its next message on). With the default
 ``min_inputs = n_inputs`` no partial set is ever emitted (pure message_filters behaviour).
