@@ -36,6 +36,7 @@ import cv2
 import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
+from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
 from sensor_msgs.msg import Image, PointCloud2
 
@@ -352,9 +353,14 @@ class DetectorNode(Node):
                 for i, t in enumerate(self.image_topics)
             ]
             tick = min(0.1, p["camera_timeout"] / 4.0)
-            self._tick_timer = self.create_timer(tick, self._on_tick)
+            # liveness runs on the steady clock: under use_sim_time a paused /clock must not stall it
+            steady = Clock(clock_type=ClockType.STEADY_TIME)
+            self._tick_timer = self.create_timer(tick, self._on_tick, clock=steady)
         if p["diagnostics_period"] > 0:
-            self._diag_timer = self.create_timer(p["diagnostics_period"], self.publish_diagnostics)
+            steady = Clock(clock_type=ClockType.STEADY_TIME)
+            self._diag_timer = self.create_timer(
+                p["diagnostics_period"], self.publish_diagnostics, clock=steady
+            )
         self.get_logger().info(
             f"{n} camera(s) {self.camera_names}: {self.image_topics} -> {self.keypoint_topics}; "
             f"sync {self.sync_impl}, slop {p['slop']} s, queue {p['queue_size']}, "
@@ -407,10 +413,10 @@ class DetectorNode(Node):
         except ImageConversionError as exc:
             item = _BadImage(msg.header, str(exc))
             self._report_bad_image(index, str(exc))
-        self.sync.add(index, item, stamp_to_sec(msg.header.stamp), self._now())
+        self.sync.add(index, item, stamp_to_sec(msg.header.stamp), time.monotonic())
 
     def _on_tick(self) -> None:
-        self.sync.tick(self._now())
+        self.sync.tick(time.monotonic())
 
     def _on_set(self, msgs: list, stamp: float) -> None:
         self.worker.submit(_SetItem(list(msgs), stamp, time.monotonic()))
@@ -479,11 +485,10 @@ class DetectorNode(Node):
     def diagnostics_statuses(self) -> list:
         """The node's current ``diagnostic_msgs/DiagnosticStatus`` list (inputs, sets, latency)."""
         now_m = time.monotonic()
-        now = self._now()
         name = self.get_fully_qualified_name()
         statuses = []
         for i, cam in enumerate(self.cameras):
-            alive = self.sync.is_alive(i, now) if isinstance(self.sync, ApproximateTimeSync) else True
+            alive = self.sync.is_alive(i, now_m) if isinstance(self.sync, ApproximateTimeSync) else True
             rate = cam.rate.rate(now_m)
             level = diag.OK
             msg = "ok"
