@@ -12,12 +12,11 @@ equivalent, where ``ros2 launch`` does not exist, is ``mvpose run --params confi
 import os
 
 from ament_index_python.packages import get_package_share_directory
+from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch.conditions import IfCondition
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
-
-from launch import LaunchDescription
 
 PACKAGE = "ros2_mvpose"
 PARAMS_FILE = "multi_cam.yaml"
