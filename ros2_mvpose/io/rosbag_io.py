@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from rosbags.rosbag2 import Reader, StoragePlugin, Writer
+from rosbags.rosbag2 import CompressionFormat, CompressionMode, Reader, StoragePlugin, Writer
 from rosbags.typesys import Stores, get_typestore
 
 _TYPESTORE = None
@@ -199,7 +199,7 @@ class BagWriter:
             raise ValueError(f"unknown bag storage {storage!r}; use 'mcap' or 'sqlite3'")
         self._writer = Writer(self.path, version=9, storage_plugin=plugins[storage])
         if compress:
-            self._writer.set_compression(Writer.CompressionMode.STORAGE, Writer.CompressionFormat.ZSTD)
+            self._writer.set_compression(CompressionMode.STORAGE, CompressionFormat.ZSTD)
         self._conns: dict[str, object] = {}
         self.count = 0
 
