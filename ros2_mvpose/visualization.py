@@ -102,8 +102,8 @@ def render_3d_view(
     """
     w, h = size
     pts_all = [j for _, j in skeletons] + list(ground_truth)
-    if camera_centers is not None and len(camera_centers):
-        pts_all.append(np.asarray(camera_centers, dtype=np.float64))
+    if not pts_all and camera_centers is not None and len(camera_centers):
+        pts_all.append(np.asarray(camera_centers, dtype=np.float64))  # nobody: frame the rig
     cloud = (
         np.concatenate([np.asarray(p, dtype=np.float64).reshape(-1, 3) for p in pts_all])
         if pts_all
@@ -116,7 +116,7 @@ def render_3d_view(
         "-y": np.array([0.0, -1.0, 0.0]),
     }[up]
     center = cloud.mean(axis=0) if len(cloud) else np.zeros(3)
-    radius = max(1.5, float(np.percentile(np.linalg.norm(cloud - center, axis=1), 95)) if len(cloud) else 1.5)
+    radius = max(1.2, float(np.percentile(np.linalg.norm(cloud - center, axis=1), 95)) if len(cloud) else 1.5)
     # horizontal axes
     a1 = np.cross(up_vec, [1.0, 0.0, 0.0] if abs(up_vec[0]) < 0.9 else [0.0, 1.0, 0.0])
     a1 /= np.linalg.norm(a1)
@@ -153,7 +153,7 @@ def render_3d_view(
     if camera_centers is not None:
         for i, c in enumerate(np.asarray(camera_centers, dtype=np.float64).reshape(-1, 3)):
             p = proj(c)[0]
-            if np.all(np.isfinite(p)):
+            if np.all(np.isfinite(p)) and 0 <= p[0] < w and 0 <= p[1] < h:
                 cv2.rectangle(
                     img, (int(p[0]) - 5, int(p[1]) - 5), (int(p[0]) + 5, int(p[1]) + 5), (60, 60, 60), 2
                 )

@@ -26,7 +26,6 @@ def make_backend(args):
 
     backend, reason = select_backend(args.backend, checkpoint=args.checkpoint, device=args.device)
     logging.getLogger("mvpose").info("%s", reason)
-    print(f"[mvpose] {reason}", file=sys.stderr)
     return backend
 
 

@@ -241,6 +241,9 @@ class BlazePoseBackend:
         if not isinstance(num_workers, int) or num_workers < 1:
             raise ValueError(f"BlazePose num_workers must be a positive int, got {num_workers!r}")
         self.model_files = find_model_files()
+        # MediaPipe's C++ side logs a few harmless warnings per graph through glog/absl; keep the
+        # console for the package's own messages unless the user asked for them.
+        os.environ.setdefault("GLOG_minloglevel", "2")
         import mediapipe as mp  # heavy import (≈1 s), only when the backend is built
 
         self._pose_cls = mp.solutions.pose.Pose
