@@ -1,0 +1,243 @@
+"""Cross-view association of 2D pose detections (which detections are the same person).
+
+All inputs are *ideal* (undistorted) pixels. A "detection" is one person's 17 joints in one
+camera; detections of all cameras are stacked: ``uv`` (D, 17, 2), ``w`` (D, 17) scores (0 = not
+seen), ``cam`` (D,) camera index.
+
+Two affinities in [0, 1] (score-weighted means over the joints both sides see, per joint
+``max(0, 1 - distance / threshold)``, NaN when fewer than ``min_common`` joints are shared):
+
+* detection-detection (:func:`pairwise_affinities`): the closest approach of the two viewing
+  rays of each joint, converted to pixels (distance / range x focal length, averaged over both
+  cameras), i.e. a symmetric epipolar distance; rays meeting behind a camera count as 0;
+* detection-track (:func:`track_affinities`): pixel distance between a detection and the
+  projection of a tracked 3D skeleton.
+
+Clustering (:func:`greedy_clusters`): edges sorted by decreasing affinity are merged
+greedily (union-find) when the two clusters share no camera (one detection per camera per
+person) and their average linkage (mean affinity over all cross pairs) stays above the
+threshold; clusters seeded from two different tracks never merge. With tracks available,
+:func:`assign_to_tracks` first gives each track at most one detection per camera (Hungarian on
+the track affinities) and the clustering only places the remaining detections.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+__all__ = [
+    "assign_to_tracks",
+    "greedy_clusters",
+    "pairwise_affinities",
+    "ray_directions",
+    "track_affinities",
+]
+
+
+def ray_directions(uv: np.ndarray, cam: np.ndarray, M_inv: np.ndarray) -> np.ndarray:
+    """Unit world directions (D, 17, 3) of the rays through ideal pixels uv (D, 17, 2).
+
+    ``M_inv`` (C, 3, 3) is the inverse of each camera's ``P[:, :3] = K R``.
+    """
+    h = np.concatenate([uv, np.ones(uv.shape[:-1] + (1,))], axis=-1)
+    d = h @ M_inv[cam].transpose(0, 2, 1)
+    return d / np.sqrt((d * d).sum(-1, keepdims=True))
+
+
+def _weighted_mean(aff: np.ndarray, weight: np.ndarray, min_common: int) -> np.ndarray:
+    n = (weight > 0).sum(-1)
+    sw = weight.sum(-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = (aff * weight).sum(-1) / sw
+    return np.where(n >= min_common, mean, np.nan)
+
+
+def pairwise_affinities(
+    pair_a: np.ndarray,
+    pair_b: np.ndarray,
+    dirs: np.ndarray,
+    w: np.ndarray,
+    cam: np.ndarray,
+    centers: np.ndarray,
+    focal: np.ndarray,
+    threshold: np.ndarray,
+    min_common: int = 3,
+) -> np.ndarray:
+    """Affinity (K,) of detection pairs (pair_a[k], pair_b[k]) from different cameras.
+
+    Args:
+        pair_a, pair_b: (K,) detection indices.
+        dirs: (D, 17, 3) unit ray directions (world).
+        w: (D, 17) joint scores (0 = not seen).
+        cam: (D,) camera index of each detection.
+        centers: (C, 3) camera centres, metres.
+        focal: (C,) focal lengths, pixels.
+        threshold: (C,) distance in pixels at which a joint's affinity reaches 0.
+        min_common: joints both detections must see, else NaN.
+    """
+    ca, cb = cam[pair_a], cam[pair_b]
+    da, db = dirs[pair_a], dirs[pair_b]  # (K, 17, 3)
+    w0 = (centers[ca] - centers[cb])[:, None, :]  # (K, 1, 3)
+    b = (da * db).sum(-1)
+    d = (da * w0).sum(-1)
+    e = (db * w0).sum(-1)
+    ww = (w0 * w0).sum(-1)
+    denom = 1.0 - b * b
+    par = denom < 1e-10
+    denom = np.where(par, 1.0, denom)
+    s = (b * e - d) / denom  # along ray a
+    t = (e - b * d) / denom  # along ray b
+    dist2 = ww + s * s + t * t + 2.0 * s * d - 2.0 * t * e - 2.0 * s * t * b
+    dist = np.sqrt(np.maximum(dist2, 0.0))
+    front = (s > 0) & (t > 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        px = 0.5 * dist * (focal[ca][:, None] / s + focal[cb][:, None] / t)
+        thr = 0.5 * (threshold[ca] + threshold[cb])[:, None]
+        aff = np.where(front, np.clip(1.0 - px / thr, 0.0, 1.0), 0.0)
+    weight = np.sqrt(w[pair_a] * w[pair_b]) * ~par
+    return _weighted_mean(aff, weight, min_common)
+
+
+def track_affinities(
+    proj: np.ndarray,
+    uv: np.ndarray,
+    w: np.ndarray,
+    cam: np.ndarray,
+    threshold: np.ndarray,
+    min_common: int = 3,
+) -> np.ndarray:
+    """Affinity (D, T) between detections and tracks: score-weighted mean over the comparable
+    joints of ``max(0, 1 - distance / threshold)`` between the detection and the track's
+    projection (0 when fewer than ``min_common`` joints are comparable).
+
+    Args:
+        proj: (T, 17, C, 2) ideal-pixel projections of the tracks' predicted joints (NaN where
+            unknown or behind the camera).
+        uv: (D, 17, 2) detections, ideal pixels; w (D, 17) scores; cam (D,) camera indices.
+        threshold: (C,) pixels.
+    """
+    diff = proj[:, :, cam] - uv.transpose(1, 0, 2)  # (T, 17, D, 2)
+    dist = np.sqrt((diff * diff).sum(-1))  # (T, 17, D), NaN where the track joint is unknown
+    known = dist == dist
+    wk = w.T * known  # weights of the comparable joints
+    with np.errstate(invalid="ignore", divide="ignore"):
+        aff = np.maximum(1.0 - dist / threshold[cam], 0.0)
+        num = np.where(known, aff, 0.0)
+        num = (wk * num).sum(1)
+        den = wk.sum(1)
+        n = np.count_nonzero(wk, axis=1)
+        return np.where(n >= min_common, num / den, 0.0).T
+
+
+def assign_to_tracks(
+    aff: np.ndarray, cam: np.ndarray, min_affinity: float, bonus: np.ndarray | None = None
+) -> np.ndarray:
+    """Give each track at most one detection per camera (Hungarian per camera).
+
+    Args:
+        aff: (D, T) detection-track affinities (0 = not comparable).
+        cam: (D,) camera index of each detection.
+        min_affinity: minimum affinity of an accepted assignment.
+        bonus: (T,) added to the affinities when choosing (not when accepting), e.g. to let
+            confirmed tracks win ties against tentative ones.
+
+    Returns:
+        (D,) track index of each detection, -1 when unassigned.
+    """
+    D, T = aff.shape
+    out = np.full(D, -1, dtype=np.intp)
+    if D == 0 or T == 0:
+        return out
+    a = aff if bonus is None else aff + bonus
+    # Fast path: when no two detections of one camera prefer the same track, every detection
+    # taking its best track is the optimal assignment.
+    best = np.argmax(a, axis=1)
+    acc = aff[np.arange(D), best] >= min_affinity
+    if np.bincount((cam * T + best)[acc], minlength=1).max() <= 1:
+        return np.where(acc, best, -1)
+    order = np.argsort(cam, kind="stable")
+    bounds = np.flatnonzero(np.diff(cam[order])) + 1
+    for rows in np.split(order, bounds):
+        block = a[rows]
+        r, c = linear_sum_assignment(block, maximize=True)
+        ok = aff[rows[r], c] >= min_affinity
+        out[rows[r[ok]]] = c[ok]
+    return out
+
+
+def greedy_clusters(
+    n_det: int,
+    cam: np.ndarray,
+    pair_a: np.ndarray,
+    pair_b: np.ndarray,
+    pair_aff: np.ndarray,
+    min_affinity: float,
+    seeds: list[list[int]] | None = None,
+) -> list[list[int]]:
+    """Greedy average-linkage clustering with at most one detection per camera per cluster.
+
+    Args:
+        n_det: number of detections D.
+        cam: (D,) camera index of each detection.
+        pair_a, pair_b, pair_aff: (K,) candidate edges and their affinities (NaN = unknown).
+        min_affinity: minimum edge affinity and minimum average linkage to merge.
+        seeds: initial clusters (e.g. detections assigned to one track); two seeded clusters
+            never merge.
+
+    Returns:
+        Clusters (lists of detection indices): the seeded ones first, in the order of
+        ``seeds``, then the others (singletons included).
+    """
+    parent = list(range(n_det))
+    members: dict[int, list[int]] = {i: [i] for i in range(n_det)}
+    cams: dict[int, int] = {i: 1 << int(cam[i]) for i in range(n_det)}
+    seeded: set[int] = set()
+    seed_roots: list[int] = []
+    for s in seeds or []:
+        if not s:
+            raise ValueError("greedy_clusters: empty seed")
+        root = s[0]
+        mask = 0
+        for i in s:
+            if mask & (1 << int(cam[i])):
+                raise ValueError("greedy_clusters: a seed has two detections from one camera")
+            mask |= 1 << int(cam[i])
+            parent[i] = root
+            if i != root:
+                del members[i]
+                del cams[i]
+        members[root] = list(s)
+        cams[root] = mask
+        seeded.add(root)
+        seed_roots.append(root)
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    ok = np.isfinite(pair_aff) & (pair_aff >= min_affinity)
+    if ok.any():
+        idx = np.flatnonzero(ok)
+        idx = idx[np.argsort(-pair_aff[idx], kind="stable")]
+        lookup: dict[tuple[int, int], float] = {}
+        for a, b, v in zip(pair_a.tolist(), pair_b.tolist(), pair_aff.tolist(), strict=True):
+            if v == v:  # not NaN
+                lookup[(a, b)] = v
+                lookup[(b, a)] = v
+        for a, b in zip(pair_a[idx].tolist(), pair_b[idx].tolist(), strict=True):
+            ra, rb = find(a), find(b)
+            if ra == rb or cams[ra] & cams[rb] or (ra in seeded and rb in seeded):
+                continue
+            vals = [lookup[(i, j)] for i in members[ra] for j in members[rb] if (i, j) in lookup]
+            if not vals or sum(vals) < min_affinity * len(vals):
+                continue
+            if rb in seeded:
+                ra, rb = rb, ra
+            parent[rb] = ra
+            members[ra].extend(members.pop(rb))
+            cams[ra] |= cams.pop(rb)
+    # Seeded roots stay roots (a merge keeps the seeded side), so seeds come first, in order.
+    return [members[r] for r in seed_roots] + [members[r] for r in members if r not in seeded]

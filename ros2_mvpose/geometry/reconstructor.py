@@ -1,0 +1,523 @@
+"""Multi-view 3D pose reconstruction: 2D keypoints of N calibrated cameras -> tracked 3D people.
+
+Pipeline of :meth:`Reconstructor.update` (one frame set):
+
+1. validate the input and undistort every camera's keypoints in one call per camera;
+2. associate detections across views: detections are first given to the live tracks (each
+   track's predicted skeleton is projected into every camera; Hungarian per camera on a
+   pixel-distance affinity), then the remaining detections are clustered with epipolar (ray
+   closest-approach) affinities under a one-detection-per-camera-per-person constraint
+   (:mod:`ros2_mvpose.geometry.association`); clusters seen by fewer than ``min_views``
+   cameras are dropped;
+3. triangulate every joint of every cluster at once with the confidence-weighted, RANSAC-backed
+   DLT of :mod:`ros2_mvpose.geometry.triangulation` (joints with fewer than ``min_views``
+   consistent views are NaN);
+4. track people in 3D (:mod:`ros2_mvpose.geometry.tracking`): stable ids, birth/death
+   hysteresis, optional One Euro smoothing.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from ros2_mvpose.geometry.association import (
+    assign_to_tracks,
+    greedy_clusters,
+    pairwise_affinities,
+    ray_directions,
+    track_affinities,
+)
+from ros2_mvpose.geometry.skeleton3d import Skeleton3D
+from ros2_mvpose.geometry.tracking import Tracker
+from ros2_mvpose.geometry.triangulation import Triangulator
+from ros2_mvpose.skeleton import NUM_JOINTS
+
+__all__ = ["Reconstructor"]
+
+J = NUM_JOINTS
+
+
+def _positive(name: str, value: Any, allow_none: bool = False) -> float | None:
+    if value is None and allow_none:
+        return None
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"Reconstructor: {name} must be a number, got {value!r}") from None
+    if not (math.isfinite(v) and v > 0):
+        raise ValueError(f"Reconstructor: {name} must be a positive finite number, got {value!r}")
+    return v
+
+
+class Reconstructor:
+    """Turns per-camera 2D COCO-17 keypoints into tracked 3D skeletons.
+
+    Args:
+        cameras: calibrated cameras (:class:`~ros2_mvpose.geometry.Camera`), at least 2, in the
+            order of the ``keypoints2d`` lists given to :meth:`update`. World unit: metres.
+        min_views: minimum number of mutually consistent views for a joint (and cameras for a
+            person) to be reconstructed; fewer gives NaN. Default 2.
+        min_score: 2D keypoints with a score below this are ignored (0..1). Default 0.1.
+            Scores are clipped to [0, 1] and used as DLT weights.
+        reprojection_threshold: inlier threshold of the robust triangulation, pixels. Default
+            None = ``threshold_fraction`` x each camera's image diagonal.
+        threshold_fraction: see above. Default 0.02 (~29 px at 1280x720, ~31 px at 1080x1080).
+        association_threshold: pixel distance at which a joint's cross-view (epipolar) or
+            track-to-detection affinity drops to 0. Default None = ``association_fraction`` x
+            image diagonal.
+        association_fraction: see above. Default 0.04 (~59 px at 1280x720).
+        min_affinity: minimum mean affinity (0..1) to put two detections, or a detection and a
+            track, together. Default 0.5.
+        min_joints: a person needs at least this many reconstructed joints to be reported.
+            Default 5.
+        min_common_joints: joints two detections (or a detection and a track) must share to be
+            compared. Default 3.
+        track_max_distance: tracking gate, mean joint distance in metres between a track's
+            prediction (or last position) and a new skeleton. Default 0.5 m.
+        n_init: consecutive frame sets before a new person is reported (birth hysteresis;
+            twice as many for a person never seen by 3 or more cameras: two views alone can
+            pair up different people); during the first ``n_init`` frame sets after
+            construction/reset, people seen by at least 3 cameras are reported at once.
+            Default 2.
+        max_age: seconds a person may go unseen before the track (and its id) ends. Default 1 s.
+        smoothing: One Euro filter on the reported joints. Default False.
+        min_cutoff: One Euro minimum cutoff, Hz. Default 1.0.
+        beta: One Euro speed coefficient, Hz per (m/s). Default 0.5.
+        d_cutoff: One Euro derivative cutoff, Hz. Default 1.0.
+        use_track_prior: assign detections to live tracks before clustering (faster and more
+            robust when people are tracked). Default True.
+
+    Raises:
+        ValueError: fewer than 2 cameras, coincident camera centres, invalid parameters.
+    """
+
+    def __init__(
+        self,
+        cameras: Sequence[Any],
+        *,
+        min_views: int = 2,
+        min_score: float = 0.1,
+        reprojection_threshold: float | None = None,
+        threshold_fraction: float = 0.02,
+        association_threshold: float | None = None,
+        association_fraction: float = 0.04,
+        min_affinity: float = 0.5,
+        min_joints: int = 5,
+        min_common_joints: int = 3,
+        track_max_distance: float = 0.5,
+        n_init: int = 2,
+        max_age: float = 1.0,
+        smoothing: bool = False,
+        min_cutoff: float = 1.0,
+        beta: float = 0.5,
+        d_cutoff: float = 1.0,
+        use_track_prior: bool = True,
+    ) -> None:
+        for name, v, lo in (("min_views", min_views, 2), ("min_joints", min_joints, 1),
+                            ("min_common_joints", min_common_joints, 1)):
+            if isinstance(v, bool) or int(v) != v or v < lo:
+                raise ValueError(f"Reconstructor: {name} must be an integer >= {lo}, got {v!r}")
+        if not (0.0 <= float(min_score) <= 1.0):
+            raise ValueError(f"Reconstructor: min_score must be in [0, 1], got {min_score!r}")
+        if not (0.0 <= float(min_affinity) <= 1.0):
+            raise ValueError(f"Reconstructor: min_affinity must be in [0, 1], got {min_affinity!r}")
+        self.min_views = int(min_views)
+        self.min_score = float(min_score)
+        self.reprojection_threshold = _positive("reprojection_threshold", reprojection_threshold, True)
+        self.threshold_fraction = _positive("threshold_fraction", threshold_fraction)
+        self.association_threshold = _positive("association_threshold", association_threshold, True)
+        self.association_fraction = _positive("association_fraction", association_fraction)
+        self.min_affinity = float(min_affinity)
+        self.min_joints = int(min_joints)
+        self.min_common_joints = int(min_common_joints)
+        self.use_track_prior = bool(use_track_prior)
+        self._tracker = Tracker(
+            max_distance=track_max_distance,
+            n_init=n_init,
+            max_age=max_age,
+            smoothing=smoothing,
+            min_cutoff=min_cutoff,
+            beta=beta,
+            d_cutoff=d_cutoff,
+            min_common_joints=min_common_joints,
+        )
+        self._cameras = list(cameras)
+        self._rebuild()
+        self._last_stamp: float | None = None
+
+    # ------------------------------------------------------------------ cameras
+    @property
+    def cameras(self) -> tuple[Any, ...]:
+        return tuple(self._cameras)
+
+    @property
+    def n_cameras(self) -> int:
+        return len(self._cameras)
+
+    @property
+    def tracker(self) -> Tracker:
+        return self._tracker
+
+    def set_camera(self, index: int, camera: Any) -> None:
+        """Replace camera ``index`` (e.g. new intrinsics from CameraInfo); tracks are kept."""
+        if not (isinstance(index, int | np.integer) and 0 <= index < len(self._cameras)):
+            raise ValueError(
+                f"Reconstructor.set_camera: index must be in [0, {len(self._cameras)}), got {index!r}"
+            )
+        old = self._cameras[index]
+        self._cameras[index] = camera
+        try:
+            self._rebuild()
+        except ValueError:
+            self._cameras[index] = old
+            self._rebuild()
+            raise
+
+    def _rebuild(self) -> None:
+        cams = self._cameras
+        if len(cams) < 2:
+            raise ValueError(f"Reconstructor needs at least 2 cameras, got {len(cams)}")
+        names = []
+        P, centers, focal, diag, undist, rawproj = [], [], [], [], [], []
+        for i, cam in enumerate(cams):
+            name = getattr(cam, "name", str(i))
+            names.append(name)
+            try:
+                Pi = np.asarray(cam.projection_matrix, dtype=float)
+                Ci = np.asarray(cam.center, dtype=float)
+                K = np.asarray(cam.K, dtype=float)
+                w, h = float(cam.width), float(cam.height)
+            except AttributeError as exc:
+                raise ValueError(f"camera {i} ({name!r}) is not a Camera: {exc}") from None
+            if Pi.shape != (3, 4) or not np.all(np.isfinite(Pi)) or not np.all(np.isfinite(Ci)):
+                raise ValueError(f"camera {i} ({name!r}): invalid projection matrix")
+            if abs(np.linalg.det(Pi[:, :3])) < 1e-12 * max(np.abs(Pi[:, :3]).max(), 1e-300) ** 3:
+                raise ValueError(f"camera {i} ({name!r}): singular projection matrix")
+            P.append(Pi)
+            centers.append(Ci)
+            focal.append(0.5 * (K[0, 0] + K[1, 1]))
+            diag.append(math.hypot(w, h))
+            distorted = bool(getattr(cam, "has_distortion", True))
+            undist.append(distorted)
+            rawproj.append(distorted or getattr(cam, "distortion_model", "plumb_bob") == "equidistant")
+        centers_a = np.array(centers)
+        scale = max(1.0, float(np.abs(centers_a).max()))
+        d = np.linalg.norm(centers_a[:, None] - centers_a[None], axis=-1)
+        iu = np.triu_indices(len(cams), 1)
+        close = d[iu] < 1e-6 * scale
+        if close.any():
+            a, b = iu[0][close][0], iu[1][close][0]
+            raise ValueError(
+                f"degenerate calibration: cameras {a} ({names[a]!r}) and {b} ({names[b]!r}) have the same "
+                f"centre {centers_a[a].round(6).tolist()}; triangulation needs distinct viewpoints"
+            )
+        self._names = names
+        self._P = np.array(P)
+        self._tri = Triangulator(self._P)
+        self._centers = centers_a
+        self._M_inv = np.linalg.inv(self._P[:, :, :3])
+        self._focal = np.array(focal)
+        diag_a = np.array(diag)
+        self._thr = (
+            np.full(len(cams), self.reprojection_threshold)
+            if self.reprojection_threshold is not None
+            else self.threshold_fraction * diag_a
+        )
+        self._thr2 = self._thr**2
+        self._athr = (
+            np.full(len(cams), self.association_threshold)
+            if self.association_threshold is not None
+            else self.association_fraction * diag_a
+        )
+        self._undistort = undist
+        self._rawproj = rawproj
+
+    # ------------------------------------------------------------------ state
+    def reset(self) -> None:
+        """Forget tracks and time (ids keep increasing: they are never reused)."""
+        self._tracker.reset()
+        self._last_stamp = None
+
+    # ------------------------------------------------------------------ input
+    def _check_stamp(self, stamp: Any) -> float:
+        try:
+            t = float(stamp)
+        except (TypeError, ValueError):
+            raise ValueError(f"stamp must be a number of seconds, got {stamp!r}") from None
+        if not math.isfinite(t):
+            raise ValueError(f"stamp must be finite, got {stamp!r}")
+        if self._last_stamp is not None and t < self._last_stamp:
+            warnings.warn(
+                f"Reconstructor: stamp {t:.6f} s is earlier than the previous {self._last_stamp:.6f} s; "
+                "tracks reset",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+            self._tracker.reset()
+        self._last_stamp = t
+        return t
+
+    def _gather(self, keypoints2d: Sequence[Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Validate and stack the detections: ideal uv (D,17,2), raw uv, scores (D,17), camera (D,)."""
+        C = len(self._cameras)
+        if isinstance(keypoints2d, np.ndarray) and keypoints2d.dtype != object and keypoints2d.ndim != 4:
+            raise ValueError(
+                f"keypoints2d must be a list of {C} arrays of shape (P_i, 17, 3), got an array of shape "
+                f"{keypoints2d.shape}"
+            )
+        try:
+            n = len(keypoints2d)
+        except TypeError:
+            raise ValueError(
+                f"keypoints2d must be a list of {C} arrays (P_i, 17, 3), got {type(keypoints2d).__name__}"
+            ) from None
+        if n != C:
+            raise ValueError(f"keypoints2d has {n} entries but the reconstructor has {C} cameras")
+        arrays, cam_ids, counts = [], [], []
+        for c, kp in enumerate(keypoints2d):
+            if kp is None:
+                continue
+            if type(kp) is np.ndarray and kp.dtype == np.float64:
+                a = kp
+            else:
+                try:
+                    a = np.asarray(kp, dtype=float)
+                except (TypeError, ValueError) as exc:
+                    raise ValueError(
+                        f"keypoints2d[{c}] (camera {self._names[c]!r}): not a numeric array: {exc}"
+                    ) from None
+            if a.size == 0:
+                continue
+            if a.ndim != 3 or a.shape[1:] != (J, 3):
+                raise ValueError(
+                    f"keypoints2d[{c}] (camera {self._names[c]!r}): expected shape (P, {J}, 3) "
+                    f"(u, v, score), got {a.shape}"
+                )
+            arrays.append(a)
+            cam_ids.append(c)
+            counts.append(a.shape[0])
+        if not arrays:
+            e = np.zeros((0, J, 2))
+            return e, e, np.zeros((0, J)), np.zeros(0, dtype=np.intp)
+        A = np.concatenate(arrays) if len(arrays) > 1 else arrays[0]
+        cam = np.repeat(np.array(cam_ids, dtype=np.intp), counts)
+        s = A[..., 2]
+        raw = A[..., :2]
+        if not np.isfinite(A).all():
+            bad_s = ~np.isfinite(s).all(-1)
+            if bad_s.any():
+                c = int(cam[np.flatnonzero(bad_s)[0]])
+                raise ValueError(f"keypoints2d[{c}] (camera {self._names[c]!r}): score contains NaN or inf")
+            finite = np.isfinite(raw).all(-1)
+            bad_uv = ~finite & (s > 0)
+            if bad_uv.any():
+                c = int(cam[np.flatnonzero(bad_uv.any(-1))[0]])
+                raise ValueError(
+                    f"keypoints2d[{c}] (camera {self._names[c]!r}): u, v contain NaN or inf where score > 0"
+                )
+            raw = np.where(finite[..., None], raw, 0.0)
+        w = np.minimum(s, 1.0)
+        w = np.where(w >= max(self.min_score, 1e-12), w, 0.0)
+        uv = raw
+        if any(self._undistort[c] for c in cam_ids):
+            uv = raw.copy()
+            start = 0
+            for c, k in zip(cam_ids, counts, strict=True):
+                if self._undistort[c]:
+                    uv[start:start + k] = self._cameras[c].undistort(raw[start:start + k])
+                start += k
+            bad = ~np.isfinite(uv).all(-1)  # undistortion failed (outside the model's valid region)
+            if bad.any():
+                uv = np.where(bad[..., None], 0.0, uv)
+                w = np.where(bad, 0.0, w)
+        return uv, raw, w, cam
+
+    # ------------------------------------------------------------------ main entry
+    def update(self, keypoints2d: Sequence[Any], stamp: float) -> list[Skeleton3D]:
+        """Reconstruct and track the people of one synchronized frame set.
+
+        Args:
+            keypoints2d: one entry per camera (constructor order): (P_i, 17, 3) array of u, v
+                (raw, distorted pixels) and score; P_i may be 0 (or the entry None) when a
+                camera sees nobody or has no frame in this set.
+            stamp: time of the frame set, seconds (should not decrease; if it does, tracks reset
+                with a RuntimeWarning).
+
+        Returns:
+            Confirmed people seen in this frame set, sorted by id.
+
+        Raises:
+            ValueError: wrong number of entries, wrong shapes, NaN/inf scores, NaN/inf
+                coordinates with a positive score, non-finite stamp.
+        """
+        t = self._check_stamp(stamp)
+        uv, raw, w, cam = self._gather(keypoints2d)
+        tracker = self._tracker
+        T = len(tracker.tracks) if self.use_track_prior else 0
+        pred = proj = zpred = None
+        if T and uv.shape[0]:
+            pred = tracker.predict(t)  # (T, 17, 3)
+            h = self._tri.project(pred)  # (T, 17, C, 3)
+            zpred = h[..., 2]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                proj = h[..., :2] / np.where(zpred > 0, zpred, np.nan)[..., None]
+        rows, hints = self._associate(uv, w, cam, proj, T)
+        if hints.size == 0:
+            tracker.update(np.zeros((0, J, 3)), t)
+            return []
+        joints, scores, errors, n_views, keep = self._triangulate(rows, hints, pred, zpred, uv, raw, w, cam)
+        hints = hints[keep]
+        # Start-up births need >= 3 cameras on some joint (2-view clusters can be epipolar ghosts).
+        strong = n_views.max(-1) >= min(3, len(self._cameras))
+        tracks = tracker.update(joints, t, strong, hints)
+        smooth = tracker.smoothing
+        people = []
+        for i, trk in enumerate(tracks):
+            if trk is not None:
+                X = trk.output.copy() if smooth else joints[i]
+                people.append(Skeleton3D(trk.id, X, scores[i], errors[i], n_views[i], t))
+        if len(people) > 1:
+            people.sort(key=lambda p: p.id)
+        return people
+
+    # ------------------------------------------------------------------ association
+    def _associate(
+        self, uv: np.ndarray, w: np.ndarray, cam: np.ndarray, proj: np.ndarray | None, T: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Person row (D,) of each detection (-1: none) and the track index of each row (-1: new).
+
+        Rows 0..T-1 are the live tracks (those with at least ``min_views`` detections are kept),
+        later rows are new clusters. Returned rows are renumbered 0..N-1 over the kept persons.
+        """
+        D = uv.shape[0]
+        row = np.full(D, -1, dtype=np.intp)
+        if D == 0:
+            return row, np.zeros(0, dtype=np.intp)
+        n_rows = 0
+        if proj is not None:
+            aff = track_affinities(proj, uv, w, cam, self._athr, self.min_common_joints)
+            # Confirmed tracks win ties against tentative ones (possible ghosts).
+            bonus = np.array([0.0 if t.id is None else 0.1 for t in self._tracker.tracks])
+            row = assign_to_tracks(aff, cam, self.min_affinity, bonus)
+            n_rows = T
+            if row.min() >= 0:
+                # Every detection explained by a track (the steady state): no clustering.
+                counts = np.bincount(row, minlength=T)
+                if counts.min() >= self.min_views:
+                    return row, np.arange(T)
+        free = np.flatnonzero(row < 0)
+        if free.size:
+            seeds: list[list[int]] = []
+            seed_rows: list[int] = []
+            if n_rows:
+                order = np.argsort(row, kind="stable")
+                sr = row[order]
+                start = int(np.searchsorted(sr, 0))
+                if start < D:
+                    bounds = np.flatnonzero(np.diff(sr[start:])) + 1
+                    for grp in np.split(order[start:], bounds):
+                        seeds.append(grp.tolist())
+                        seed_rows.append(int(row[grp[0]]))
+            is_free = np.zeros(D, dtype=bool)
+            is_free[free] = True
+            other = np.arange(D)
+            ok = cam[free][:, None] != cam[None, :]
+            # Free-free pairs once (a < b); free-seeded pairs always.
+            ok &= ~is_free[None, :] | (free[:, None] < other[None, :])
+            ia, ib = np.nonzero(ok)
+            if ia.size:
+                pa, pb = free[ia], other[ib]
+                involved = np.unique(np.concatenate([pa, pb]))
+                dirs = np.zeros((D, J, 3))
+                dirs[involved] = ray_directions(uv[involved], cam[involved], self._M_inv)
+                paff = pairwise_affinities(
+                    pa, pb, dirs, w, cam, self._centers, self._focal, self._athr, self.min_common_joints
+                )
+                clusters = greedy_clusters(D, cam, pa, pb, paff, self.min_affinity, seeds)
+                for k, members in enumerate(clusters):
+                    if k < len(seeds):
+                        row[members] = seed_rows[k]
+                    elif len(members) >= self.min_views:
+                        row[members] = n_rows
+                        n_rows += 1
+        # Keep persons seen by at least min_views cameras; renumber rows.
+        counts = np.bincount(row[row >= 0], minlength=n_rows)
+        kept = np.flatnonzero(counts >= self.min_views)
+        remap = np.full(n_rows + 1, -1, dtype=np.intp)
+        remap[kept] = np.arange(kept.size)
+        row = remap[row]  # -1 maps to remap[-1] == -1
+        hints = np.where(kept < T, kept, -1) if proj is not None else np.full(kept.size, -1, dtype=np.intp)
+        return row, hints
+
+    # ------------------------------------------------------------------ triangulation
+    def _triangulate(
+        self,
+        row: np.ndarray,
+        hints: np.ndarray,
+        pred: np.ndarray | None,
+        zpred: np.ndarray | None,
+        uv: np.ndarray,
+        raw: np.ndarray,
+        w: np.ndarray,
+        cam: np.ndarray,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Joints (K,17,3), scores (K,17), mean errors (K,17) px, n_views (K,17) int, kept persons (N,)."""
+        C = len(self._cameras)
+        N = hints.size
+        if row.min() >= 0:
+            ci, cc, di = row, cam, slice(None)
+        else:
+            di = np.flatnonzero(row >= 0)
+            ci, cc = row[di], cam[di]
+        uvb = np.zeros((N, J, C, 2))
+        wb = np.zeros((N, J, C))
+        uvb[ci, :, cc] = uv[di]
+        wb[ci, :, cc] = w[di]
+        depth = prior = scale = None
+        if zpred is not None and (hints >= 0).any():
+            # Tracked people: depth prior (inverse-depth weights in one pass) and the predicted
+            # joints as a tie-breaker for the RANSAC hypotheses.
+            tr = hints >= 0
+            if tr.all():
+                same = N == zpred.shape[0] and (hints == np.arange(N)).all()
+                zt = zpred if same else zpred[hints]
+                depth = np.where(zt > 0, zt, 1.0)
+                prior = pred if same else pred[hints]
+            else:
+                depth = np.ones((N, J, C))
+                depth[tr] = np.where(zpred[hints[tr]] > 0, zpred[hints[tr]], 1.0)
+                prior = np.full((N, J, 3), np.nan)
+                prior[tr] = pred[hints[tr]]
+            depth = depth.reshape(N * J, C)
+            prior = prior.reshape(N * J, 3)
+            scale = (self._focal / depth).mean(-1)
+        wf = wb.reshape(N * J, C)
+        res = self._tri._robust(
+            uvb.reshape(N * J, C, 2), wf, wf > 0, self._thr2, self.min_views, depth, True, prior, scale
+        )
+        joints = res.points.reshape(N, J, 3)
+        inl = res.inliers.reshape(N, J, C)
+        errs = res.errors.reshape(N, J, C)
+        nv = res.n_views.reshape(N, J)
+        raw_cams = [c for c in range(C) if self._rawproj[c] and inl[..., c].any()]
+        if raw_cams:
+            rawb = np.zeros((N, J, C, 2))
+            rawb[ci, :, cc] = raw[di]
+            errs = errs.copy()
+            for c in raw_cams:
+                p = np.asarray(self._cameras[c].project(joints))  # (N, 17, 2) raw pixels
+                e = np.sqrt(((p - rawb[:, :, c]) ** 2).sum(-1))
+                errs[..., c] = np.where(inl[..., c], e, np.nan)
+        denom = np.maximum(nv, 1)
+        has = nv > 0
+        err = np.where(has, np.where(inl, errs, 0.0).sum(-1) / denom, np.nan)
+        scores = np.where(has, (wb * inl).sum(-1) / denom, 0.0)
+        keep = has.sum(-1) >= self.min_joints
+        if not keep.all():
+            joints, scores, err, nv = joints[keep], scores[keep], err[keep], nv[keep]
+        return joints, scores, err, nv, keep

@@ -1,0 +1,336 @@
+"""3D multi-person tracking with stable ids, and a vectorised One Euro filter.
+
+The tracker assigns each frame's 3D skeletons to live tracks by the Hungarian method on the mean
+joint distance (metres), gated by ``max_distance``. A new track is *tentative* until it has been
+matched in ``n_init`` consecutive frame sets (birth hysteresis; a tentative track that misses
+one frame is dropped; ``2 n_init`` when it never had strong evidence, e.g. only two cameras,
+whose epipolar geometry alone can pair up detections of different people) and then gets the
+next public id; a confirmed track survives ``max_age``
+seconds without a match (death hysteresis). Ids are never reused. During the first ``n_init``
+frame sets after construction or :meth:`Tracker.reset`, new tracks marked ``strong`` (e.g. seen
+by three or more cameras) are confirmed at once (as SORT does at start-up), so that the people
+present at start-up are reported from the first frame set.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+__all__ = ["OneEuroFilter", "Track", "Tracker"]
+
+
+class OneEuroFilter:
+    """One Euro filter (Casiez et al., CHI 2012) on arrays of points, NaN-aware.
+
+    Filters (J, D) arrays (J points of dimension D, e.g. 17 joints x 3 metres) sampled at
+    arbitrary times. The cutoff of each point adapts to the norm of its speed:
+    ``cutoff = min_cutoff + beta * |dx/dt|``.
+
+    Args:
+        min_cutoff: minimum cutoff frequency, Hz (lower = smoother at rest).
+        beta: speed coefficient, Hz per (unit/s) (higher = less lag when moving).
+        d_cutoff: cutoff frequency for the speed estimate, Hz.
+
+    A point that is NaN in the input is NaN in the output and its state restarts when it
+    comes back. A repeated or earlier time stamp returns the previous output unchanged.
+    """
+
+    def __init__(self, min_cutoff: float = 1.0, beta: float = 0.5, d_cutoff: float = 1.0) -> None:
+        for label, v in (("min_cutoff", min_cutoff), ("d_cutoff", d_cutoff)):
+            if not (math.isfinite(v) and v > 0):
+                raise ValueError(f"OneEuroFilter: {label} must be a positive number (Hz), got {v!r}")
+        if not (math.isfinite(beta) and beta >= 0):
+            raise ValueError(f"OneEuroFilter: beta must be >= 0, got {beta!r}")
+        self.min_cutoff = float(min_cutoff)
+        self.beta = float(beta)
+        self.d_cutoff = float(d_cutoff)
+        self.reset()
+
+    def reset(self) -> None:
+        self._x: np.ndarray | None = None
+        self._dx: np.ndarray | None = None
+        self._t: float | None = None
+
+    @staticmethod
+    def _alpha(cutoff: np.ndarray | float, dt: float) -> np.ndarray | float:
+        tau = 1.0 / (2.0 * math.pi * cutoff)
+        return 1.0 / (1.0 + tau / dt)
+
+    def __call__(self, x: np.ndarray, t: float) -> np.ndarray:
+        """Filter one sample ``x`` (J, D) taken at time ``t`` seconds; returns (J, D)."""
+        x = np.asarray(x, dtype=float)
+        if x.ndim == 1:
+            return self(x[:, None], t)[:, 0]
+        if self._x is None or self._x.shape != x.shape:
+            self._x = x.copy()
+            self._dx = np.zeros_like(x)
+            self._t = float(t)
+            return x.copy()
+        dt = float(t) - self._t
+        if not dt > 0:
+            return self._x.copy()
+        fresh = np.isnan(self._x).any(-1) & ~np.isnan(x).any(-1)
+        dx = (x - self._x) / dt
+        dx[fresh] = 0.0
+        edx = self._alpha(self.d_cutoff, dt) * dx + (1.0 - self._alpha(self.d_cutoff, dt)) * self._dx
+        speed = np.sqrt(np.einsum("jd,jd->j", edx, edx))
+        a = self._alpha(self.min_cutoff + self.beta * speed, dt)[:, None]
+        out = a * x + (1.0 - a) * self._x
+        out[fresh] = x[fresh]
+        self._x = out
+        self._dx = np.where(np.isnan(edx), 0.0, edx)
+        self._t = float(t)
+        return out.copy()
+
+
+class Track:
+    """One tracked person (internal state of :class:`Tracker`).
+
+    Attributes:
+        key: internal, unique per tracker (tentative tracks have one too).
+        id: public id once confirmed, else None.
+        joints: (17, 3) last matched skeleton, metres (NaN where unknown).
+        output: (17, 3) last reported skeleton (smoothed when smoothing is on).
+        velocity: (3,) centroid velocity, metres/second.
+        last_stamp: time of the last match, seconds.
+        hits: matched frame sets (consecutive until confirmed).
+        strong: seen at least once with strong evidence (e.g. by three or more cameras).
+    """
+
+    __slots__ = ("key", "id", "joints", "output", "velocity", "last_stamp", "hits", "filter", "strong")
+
+    def __init__(self, key: int, joints: np.ndarray, stamp: float, filt: OneEuroFilter | None) -> None:
+        self.key = key
+        self.id: int | None = None
+        self.joints = joints.copy()
+        self.velocity = np.zeros(3)
+        self.last_stamp = stamp
+        self.hits = 1
+        self.strong = False
+        self.filter = filt
+        self.output = filt(joints, stamp) if filt is not None else self.joints
+
+    @property
+    def confirmed(self) -> bool:
+        return self.id is not None
+
+
+def _assign_min(cost: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Minimum-cost assignment (rows, cols) of a (T, N) matrix (Hungarian, with a fast path)."""
+    T, N = cost.shape
+    if T <= N:
+        best = np.argmin(cost, axis=1)
+        if np.bincount(best, minlength=1).max() <= 1:  # every row gets its minimum: optimal
+            return np.arange(T), best
+    else:
+        best = np.argmin(cost, axis=0)
+        if np.bincount(best, minlength=1).max() <= 1:
+            return best, np.arange(N)
+    return linear_sum_assignment(cost)
+
+
+def _pose_distances(a: np.ndarray, b: np.ndarray, min_common: int) -> np.ndarray:
+    """Mean joint distance (T, N) between poses a (T, 17, 3) and b (N, 17, 3); inf if < min_common."""
+    d = np.sqrt(((a[:, None] - b[None]) ** 2).sum(-1))  # (T, N, 17), NaN where either unknown
+    ok = np.isfinite(d)
+    n = ok.sum(-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(ok, d, 0.0).sum(-1) / n
+    return np.where(n >= min_common, mean, np.inf)
+
+
+class Tracker:
+    """Stable-id tracker for 3D skeletons.
+
+    Args:
+        max_distance: gate on the mean joint distance between a track and a skeleton, metres
+            (distance to the constant-velocity prediction or to the last position, whichever
+            is smaller).
+        n_init: consecutive matches before a track is confirmed and gets an id (>= 1).
+        max_age: seconds a confirmed track survives without a match.
+        smoothing: apply a :class:`OneEuroFilter` per track to the reported joints.
+        min_cutoff, beta, d_cutoff: One Euro parameters (Hz, Hz/(m/s), Hz).
+        min_common_joints: joints two skeletons must share to be compared.
+    """
+
+    def __init__(
+        self,
+        max_distance: float = 0.5,
+        n_init: int = 2,
+        max_age: float = 1.0,
+        smoothing: bool = False,
+        min_cutoff: float = 1.0,
+        beta: float = 0.5,
+        d_cutoff: float = 1.0,
+        min_common_joints: int = 3,
+    ) -> None:
+        if not (math.isfinite(max_distance) and max_distance > 0):
+            raise ValueError(f"Tracker: max_distance must be > 0 metres, got {max_distance!r}")
+        if isinstance(n_init, bool) or int(n_init) != n_init or n_init < 1:
+            raise ValueError(f"Tracker: n_init must be an integer >= 1, got {n_init!r}")
+        if not (max_age >= 0 and math.isfinite(max_age)):
+            raise ValueError(f"Tracker: max_age must be >= 0 seconds, got {max_age!r}")
+        mcj = min_common_joints
+        if isinstance(mcj, bool) or int(mcj) != mcj or mcj < 1:
+            raise ValueError(f"Tracker: min_common_joints must be an integer >= 1, got {min_common_joints!r}")
+        self.max_distance = float(max_distance)
+        self.n_init = int(n_init)
+        self.max_age = float(max_age)
+        self.smoothing = bool(smoothing)
+        self._filter_args = (min_cutoff, beta, d_cutoff)
+        if self.smoothing:
+            OneEuroFilter(*self._filter_args)  # validate now
+        self.min_common_joints = int(min_common_joints)
+        self._next_id = 0
+        self._next_key = 0
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget all tracks (ids keep increasing: they are never reused)."""
+        self.tracks: list[Track] = []
+        self._frames = 0
+        self._cache()
+
+    def _cache(self) -> None:
+        """Stack the live tracks' state into arrays (used by predict and update)."""
+        tr = self.tracks
+        if tr:
+            self._last = np.stack([t.joints for t in tr])
+            self._vel = np.stack([t.velocity for t in tr])
+            self._stamps = np.array([t.last_stamp for t in tr])
+        else:
+            self._last = np.zeros((0, 17, 3))
+            self._vel = np.zeros((0, 3))
+            self._stamps = np.zeros(0)
+
+    def predict(self, stamp: float) -> np.ndarray:
+        """(T, 17, 3) constant-velocity predictions of the live tracks (order of :attr:`tracks`), metres.
+
+        The extrapolation interval is clipped to [0, max_age].
+        """
+        dt = np.minimum(np.maximum(stamp - self._stamps, 0.0), self.max_age)
+        return self._last + self._vel[:, None, :] * dt[:, None, None]
+
+    def update(
+        self,
+        poses: np.ndarray,
+        stamp: float,
+        strong: np.ndarray | None = None,
+        hints: np.ndarray | None = None,
+    ) -> list[Track | None]:
+        """Match ``poses`` (N, 17, 3) observed at ``stamp`` seconds to tracks.
+
+        Args:
+            poses: (N, 17, 3) skeletons, metres (NaN joints allowed).
+            stamp: seconds.
+            strong: (N,) bool, poses with strong evidence (default: all). A track confirms
+                after ``n_init`` consecutive matches if it was ever strong, else after
+                ``2 n_init``; during the start-up frame sets strong poses confirm at once.
+            hints: (N,) int, index into :attr:`tracks` (as they were before this call) that
+                a pose is already known to belong to (e.g. from 2D association), or -1.
+                Hinted poses take their track directly; the others are assigned by distance.
+
+        Returns:
+            For each pose, its track when that track is confirmed, else None.
+        """
+        poses = np.asarray(poses, dtype=float)
+        N = poses.shape[0]
+        tracks = self.tracks
+        T = len(tracks)
+        out: list[Track | None] = [None] * N
+        matched = np.zeros(T, dtype=bool)
+        taken = np.zeros(N, dtype=bool)
+        if T and N:
+            last = self._last
+            rows = np.zeros(0, dtype=np.intp)
+            cols = np.zeros(0, dtype=np.intp)
+            if hints is not None:
+                hints = np.asarray(hints, dtype=np.intp)
+                if N == T and (hints == np.arange(T)).all():  # the steady state
+                    rows = cols = np.arange(T)
+                else:
+                    cols = np.flatnonzero((hints >= 0) & (hints < T))
+                    rows = hints[cols]
+                    if np.bincount(rows, minlength=1).max() > 1:
+                        raise ValueError("Tracker.update: two poses hinted to the same track")
+                matched[rows] = True
+                taken[cols] = True
+            if not (taken.all() or matched.all()):
+                fp, ft = np.flatnonzero(~taken), np.flatnonzero(~matched)
+                Tf = ft.size
+                pred = self.predict(stamp)[ft]
+                d = _pose_distances(np.concatenate([pred, last[ft]]), poses[fp], self.min_common_joints)
+                cost = np.minimum(d[:Tf], d[Tf:])
+                gated = np.where(cost <= self.max_distance, cost, 1e6)
+                r, c = _assign_min(gated)
+                good = gated[r, c] < 1e6
+                rows = np.concatenate([rows, ft[r[good]]])
+                cols = np.concatenate([cols, fp[c[good]]])
+                matched[rows] = True
+                taken[cols] = True
+            if rows.size:
+                # Centroid velocity over the joints known in both skeletons, smoothed (EMA 0.5).
+                new = poses[cols]
+                diff = new - last[rows]
+                fin = diff[..., 0] == diff[..., 0]
+                cnt = fin.sum(-1)
+                dts = stamp - self._stamps[rows]
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    v = np.where(fin[..., None], diff, 0.0).sum(1) / (cnt * dts)[:, None]
+                vel = self._vel[rows]
+                vel = np.where(((cnt > 0) & (dts > 0))[:, None], 0.5 * vel + 0.5 * v, vel)
+                n_init = self.n_init
+                strong_l = [True] * N if strong is None else np.asarray(strong, dtype=bool).tolist()
+                for k, (r, c) in enumerate(zip(rows.tolist(), cols.tolist(), strict=True)):
+                    trk = tracks[r]
+                    trk.velocity = vel[k]
+                    trk.joints = new[k]
+                    trk.last_stamp = stamp
+                    trk.hits += 1
+                    if trk.filter is not None:
+                        trk.output = trk.filter(new[k], stamp)
+                    else:
+                        trk.output = new[k]
+                    if strong_l[c]:
+                        trk.strong = True
+                    if trk.id is None and trk.hits >= (n_init if trk.strong else 2 * n_init):
+                        trk.id = self._new_id()
+                    out[c] = trk if trk.id is not None else None
+        changed = False
+        # Deaths: tentative tracks die on their first miss, confirmed ones after max_age seconds.
+        if T and not matched.all():
+            changed = True
+            self.tracks = [
+                t
+                for i, t in enumerate(tracks)
+                if matched[i] or (t.id is not None and stamp - t.last_stamp <= self.max_age)
+            ]
+        # Births.
+        warm_up = self._frames < self.n_init
+        births = np.flatnonzero(~taken).tolist() if N else []
+        changed |= bool(births)
+        for i in births:
+            filt = OneEuroFilter(*self._filter_args) if self.smoothing else None
+            trk = Track(self._next_key, poses[i], stamp, filt)
+            trk.strong = strong is None or bool(strong[i])
+            self._next_key += 1
+            if self.n_init <= 1 or (warm_up and trk.strong):
+                trk.id = self._new_id()
+                out[i] = trk
+            self.tracks.append(trk)
+        self._frames += 1
+        if changed or not T:
+            self._cache()
+        elif N:  # same tracks, all matched: update the stacked state in place
+            self._last[rows] = new
+            self._vel[rows] = vel
+            self._stamps[rows] = stamp
+        return out
+
+    def _new_id(self) -> int:
+        i = self._next_id
+        self._next_id += 1
+        return i

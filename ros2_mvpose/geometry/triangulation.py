@@ -1,0 +1,371 @@
+"""Confidence-weighted, outlier-robust multi-view triangulation (pure numpy, vectorised).
+
+Conventions: ``P`` is a stack of (C, 3, 4) projection matrices ``K [R | t]`` mapping world points
+(metres) to homogeneous *ideal* (undistorted) pixels with a positive third coordinate in front
+of the camera; ``uv`` holds ideal pixel observations (M, C, 2) for M points (people x joints,
+flattened) seen by C cameras; ``w`` (M, C) are non-negative weights (2D scores), 0 = not seen.
+
+Method: a linear (DLT) least-squares fit whose rows ``u P3 - P1``, ``v P3 - P2`` are normalised to
+unit length and weighted by the score, and by the inverse depth when a depth estimate is at hand
+(which turns the algebraic residual into a reprojection error in pixels). It is solved through
+the 3x3 normal equations of the inhomogeneous form (points are never at infinity here): they
+are linear in six per-view terms, so M points cost one (12, 6C) x (6C, M) matrix product and a
+closed-form 3x3 inverse -- a handful of numpy calls for all people and joints at once.
+
+Outliers: a point whose all-view fit leaves a view off by more than half the ``threshold`` (or
+behind a camera) goes through RANSAC over all view pairs (every pair is a hypothesis, scored
+MSAC-style by the score-weighted truncated squared reprojection error), then its consensus set
+(views within ``threshold`` pixels) is refitted until stable.
+A point supported by fewer than ``min_views`` consistent views is NaN: never a guess.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from itertools import combinations
+
+import numpy as np
+
+__all__ = [
+    "TriangulationResult",
+    "Triangulator",
+    "project_points",
+    "triangulate_dlt",
+    "triangulate_robust",
+]
+
+# Relative determinant below which the normal equations count as singular (parallel rays).
+_SINGULAR = 1e-12
+
+# Gather indices of the cofactors of a row-major 3x3 matrix: cof = A[I0] * A[I1] - A[I2] * A[I3].
+_COF = np.array(
+    [
+        [4, 5, 3, 2, 0, 1, 1, 2, 0],
+        [8, 6, 7, 7, 8, 6, 5, 3, 4],
+        [5, 3, 4, 1, 2, 0, 2, 0, 1],
+        [7, 8, 6, 8, 6, 7, 4, 5, 3],
+    ]
+)
+
+
+@dataclass
+class TriangulationResult:
+    """Output of :func:`triangulate_robust` for M points and C cameras.
+
+    Attributes:
+        points: (M, 3) world points, metres; NaN where not reconstructed.
+        inliers: (M, C) bool, the views supporting each point (all False where NaN).
+        errors: (M, C) reprojection error of each inlier view, ideal pixels (NaN elsewhere).
+        n_views: (M,) int, number of inlier views (0 where NaN).
+    """
+
+    points: np.ndarray
+    inliers: np.ndarray
+    errors: np.ndarray
+    n_views: np.ndarray
+
+    @property
+    def mean_error(self) -> np.ndarray:
+        """(M,) mean reprojection error over the inlier views, pixels (NaN where not reconstructed)."""
+        total = np.where(self.inliers, self.errors, 0.0).sum(-1)
+        return total / np.where(self.n_views > 0, self.n_views, np.nan)
+
+
+class Triangulator:
+    """Precomputed linear algebra for one rig's projection matrices P (C, 3, 4).
+
+    The normal equations of the row-normalised, weighted DLT are linear in ``(u^2 s1, v^2 s2,
+    u s1, v s2, s1, s2)`` per view (``s`` = squared row weight over squared row norm), so for M
+    points they are one (12, 6C) x (6C, M) matrix product followed by a closed-form 3x3 solve.
+    """
+
+    def __init__(self, P: np.ndarray) -> None:
+        P = np.asarray(P, dtype=float)
+        if P.ndim != 3 or P.shape[1:] != (3, 4) or P.shape[0] < 1:
+            raise ValueError(f"projection matrices must have shape (C, 3, 4), got {P.shape}")
+        if not np.all(np.isfinite(P)):
+            raise ValueError("projection matrices contain NaN or inf")
+        self.P = P
+        C = P.shape[0]
+        self.n_cameras = C
+        a1, a2, a3 = P[:, 0, :3], P[:, 1, :3], P[:, 2, :3]
+        t1, t2, t3 = P[:, 0, 3:], P[:, 1, 3:], P[:, 2, 3:]
+        # Squared row norms |u a3 - a1|^2 = u (u n33 - n3k) + nkk, per camera and row (u or v).
+        self._n33 = (a3 * a3).sum(-1)[:, None]  # (C, 1)
+        self._n3k = 2.0 * np.stack([(a3 * a1).sum(-1), (a3 * a2).sum(-1)], axis=-1)  # (C, 2)
+        self._nkk = np.stack([(a1 * a1).sum(-1), (a2 * a2).sum(-1)], axis=-1)  # (C, 2)
+
+        def outer(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+            return (x[:, :, None] * y[:, None, :]).reshape(C, 9)
+
+        # Feature order per view: u^2 s1, v^2 s2, u s1, v s2, s1, s2.
+        G = np.zeros((C, 6, 12))
+        G[:, 0, :9], G[:, 0, 9:] = outer(a3, a3), -t3 * a3
+        G[:, 1] = G[:, 0]
+        G[:, 2, :9], G[:, 2, 9:] = -(outer(a3, a1) + outer(a1, a3)), t1 * a3 + t3 * a1
+        G[:, 3, :9], G[:, 3, 9:] = -(outer(a3, a2) + outer(a2, a3)), t2 * a3 + t3 * a2
+        G[:, 4, :9], G[:, 4, 9:] = outer(a1, a1), -t1 * a1
+        G[:, 5, :9], G[:, 5, 9:] = outer(a2, a2), -t2 * a2
+        self._GT = np.ascontiguousarray(G.reshape(C * 6, 12).T)  # (12, 6C)
+        self._Pm = np.ascontiguousarray(P[:, :, :3].transpose(2, 0, 1).reshape(3, C * 3))
+        self._Pt = P[:, :, 3].reshape(C * 3).copy()
+        self._pairs = np.array(list(combinations(range(C), 2)), dtype=np.intp).reshape(-1, 2)
+        pm = np.zeros((len(self._pairs), C), dtype=bool)
+        pm[np.arange(len(self._pairs))[:, None], self._pairs] = True
+        self._pair_mask = pm
+
+    # ------------------------------------------------------------------ primitives
+    def solve(
+        self, uv: np.ndarray, w: np.ndarray, depth: np.ndarray | None = None, check: bool = False
+    ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+        """Weighted DLT for points uv (..., C, 2) with weights w (..., C) (broadcasting).
+
+        Rows are normalised to unit length and weighted by ``w`` (by ``w / depth`` when
+        ``depth`` (..., C) > 0 is given, which makes the residual a reprojection error).
+        Returns X (..., 3), non-finite or meaningless where fewer than 2 views have weight; with
+        ``check=True`` also ok (...,), False (and X NaN) where the system is (nearly) singular.
+        """
+        ww = w * w if depth is None else (w / depth) ** 2
+        sk = ww[..., None] / (uv * (uv * self._n33 - self._n3k) + self._nkk)  # (..., C, 2)
+        suv = sk * uv
+        if suv.shape != sk.shape:
+            suv, sk = np.broadcast_arrays(suv, sk)
+        F = np.concatenate([suv * uv, suv, sk], axis=-1)  # (..., C, 6)
+        lead = F.shape[:-2]
+        R = self._GT @ F.reshape(-1, F.shape[-2] * 6).T  # (12, N): A.ravel() (9) and b (3)
+        g = R[_COF]
+        cof = g[0] * g[1] - g[2] * g[3]
+        det = (R[:3] * cof[:3]).sum(0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            x = np.einsum("ijn,jn->in", cof.reshape(3, 3, -1), R[9:]) / det
+        if not check:
+            return x.T.reshape(*lead, 3)
+        tr = R[0] + R[4] + R[8]
+        ok = det > _SINGULAR * tr * tr * tr
+        x[:, ~ok] = np.nan
+        return x.T.reshape(*lead, 3), ok.reshape(lead)
+
+    def project(self, X: np.ndarray) -> np.ndarray:
+        """Points X (..., 3) -> homogeneous image coordinates (..., C, 3) in every camera."""
+        with np.errstate(invalid="ignore"):
+            h = X @ self._Pm + self._Pt
+        return h.reshape(*h.shape[:-1], self.n_cameras, 3)
+
+    def errors2(self, X: np.ndarray, uv: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Squared reprojection errors (..., C), px^2 (inf behind a camera, NaN for NaN X), and depths."""
+        h = self.project(X)
+        z = h[..., 2]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            du = h[..., 0] / z - uv[..., 0]
+            dv = h[..., 1] / z - uv[..., 1]
+        e2 = du * du + dv * dv
+        e2[z <= 0] = np.inf
+        return e2, z
+
+    def errors(self, X: np.ndarray, uv: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Reprojection errors (..., C) in pixels (inf behind a camera) and depths (..., C)."""
+        e2, z = self.errors2(X, uv)
+        return np.sqrt(e2), z
+
+    # ------------------------------------------------------------------ robust fit
+    def _ransac_pairs(
+        self,
+        uv: np.ndarray,
+        w: np.ndarray,
+        valid: np.ndarray,
+        thr2: np.ndarray,
+        prior: np.ndarray | None = None,
+        prior_scale: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """Best inlier mask (M, C) per point over all two-view hypotheses (all False if none works).
+
+        Hypotheses are scored MSAC-style: the score-weighted truncated squared reprojection
+        error ``sum_c w_c min(e_c^2 / thr^2, 1)`` (lower is better), so a tight consensus beats a
+        loose one that also explains a moderately wrong view. With a ``prior`` (M, 3) position
+        (e.g. the tracked joint; NaN = none) and ``prior_scale`` (M,) pixels per world unit,
+        the prior counts like one more view of weight 1.
+        """
+        M = w.shape[0]
+        pm = self._pair_mask[None]
+        wp = (valid[:, None, :] & pm).astype(float)  # (M, H, C)
+        Xh = self.solve(uv[:, None], wp)  # (M, H, 3)
+        e2, _ = self.errors2(Xh, uv[:, None])  # (M, H, C)
+        with np.errstate(invalid="ignore"):
+            r = e2 / thr2
+            inl = valid[:, None, :] & (r < 1.0)
+            cost = (np.where(inl, r, 1.0) * w[:, None, :]).sum(-1)
+            if prior is not None:
+                d = Xh - prior[:, None]
+                rp = (d * d).sum(-1) * (prior_scale * prior_scale / np.mean(thr2))[:, None]
+                cost += np.where(rp < 1.0, rp, 1.0) * (rp == rp)
+        pair_ok = (inl | ~pm).all(-1) & (wp.sum(-1) == 2)
+        cost = np.where(pair_ok, cost, np.inf)
+        best = np.argmin(cost, axis=1)
+        rows = np.arange(M)
+        return inl[rows, best] & np.isfinite(cost[rows, best])[:, None]
+
+    def robust(
+        self,
+        uv: np.ndarray,
+        w: np.ndarray,
+        threshold: float | np.ndarray = 20.0,
+        min_views: int = 2,
+        depth: np.ndarray | None = None,
+        depth_weighting: bool = True,
+    ) -> TriangulationResult:
+        """Outlier-robust triangulation; see :func:`triangulate_robust`.
+
+        ``depth`` (M, C), optional: approximate depths of the points in each camera (e.g. from
+        a tracked skeleton); the first fit then weights rows by ``w / depth`` and needs no refit.
+        """
+        uv = np.asarray(uv, dtype=float)
+        w = np.asarray(w, dtype=float)
+        C = self.n_cameras
+        M = w.shape[0]
+        if w.shape != (M, C) or uv.shape != (M, C, 2):
+            raise ValueError(f"triangulation: uv {uv.shape} and w {w.shape} must be (M, {C}, 2) and (M, {C})")
+        if isinstance(min_views, bool) or int(min_views) != min_views or min_views < 2:
+            raise ValueError(f"min_views must be an integer >= 2, got {min_views!r}")
+        thr = np.asarray(threshold, dtype=float)
+        if thr.ndim:
+            thr = thr.reshape(C)
+        if not np.all(thr > 0):
+            raise ValueError(f"threshold must be > 0 pixels, got {threshold!r}")
+        if depth is not None:
+            depth = np.asarray(depth, dtype=float)
+            if depth.shape != (M, C):
+                raise ValueError(f"depth must have shape ({M}, {C}), got {depth.shape}")
+            depth = np.where(np.isfinite(depth) & (depth > 0), depth, 1.0)
+        with np.errstate(invalid="ignore"):
+            valid = (w > 0) & np.isfinite(w) & np.isfinite(uv).all(-1)
+        uv = np.where(valid[..., None], uv, 0.0)
+        w = np.where(valid, w, 0.0)
+        return self._robust(uv, w, valid, thr * thr, int(min_views), depth, depth_weighting)
+
+    def _robust(
+        self,
+        uv: np.ndarray,
+        w: np.ndarray,
+        valid: np.ndarray,
+        thr2: np.ndarray | float,
+        min_views: int,
+        depth: np.ndarray | None = None,
+        depth_weighting: bool = True,
+        prior: np.ndarray | None = None,
+        prior_scale: np.ndarray | None = None,
+    ) -> TriangulationResult:
+        """:meth:`robust` on validated inputs (w = 0 and finite uv where not valid; thr2 in px^2).
+
+        ``prior`` (M, 3) / ``prior_scale`` (M,): optional expected positions (NaN = none) and
+        pixels per world unit, used to break ties between RANSAC hypotheses.
+        """
+        # Stage 1: all views at once. A point is done when every view fits within half the
+        # threshold (a least-squares fit spreads a moderate outlier over all views, so "all
+        # within the threshold" alone could hide one).
+        X = self.solve(uv, w, depth)
+        e2, z = self.errors2(X, uv)
+        mask = valid & (e2 < thr2)
+        clean = valid & (e2 < 0.25 * thr2)
+        diff = clean != valid
+        bad = np.flatnonzero(diff.any(-1) & (valid.sum(-1) >= min_views)) if diff.any() else diff[:0, 0]
+        refit = depth is None and depth_weighting
+        if bad.size:
+            # Stage 2: RANSAC over view pairs (MSAC score), then refits of the consensus set.
+            vb, wb, uvb = valid[bad], w[bad], uv[bad]
+            if prior is None:
+                mb = self._ransac_pairs(uvb, wb, vb, thr2)
+            else:
+                mb = self._ransac_pairs(uvb, wb, vb, thr2, prior[bad], prior_scale[bad])
+            db = None if depth is None else depth[bad]
+            for it in range(4):
+                Xb = self.solve(uvb, wb * mb, db)
+                eb, zb = self.errors2(Xb, uvb)
+                if it == 0 and db is None and depth_weighting:
+                    db = np.where(zb > 0, zb, 1.0)  # inverse-depth weights from now on
+                    continue
+                new = vb & (eb < thr2)
+                if it == 3 or (new == mb).all():
+                    mb &= eb < thr2
+                    break
+                mb = new
+            mask[bad] = mb
+            X[bad] = Xb
+            e2[bad] = eb
+        if refit:
+            # No depth prior: one refit with inverse-depth weights (residuals ~ pixels).
+            rows = slice(None)
+            if bad.size:
+                rows = np.ones(len(mask), dtype=bool)
+                rows[bad] = False
+            mr = mask[rows]
+            Xr = self.solve(uv[rows], w[rows] * mr, np.where(mr, z[rows], 1.0))
+            er, _ = self.errors2(Xr, uv[rows])
+            X[rows] = Xr
+            e2[rows] = er
+            mask[rows] = mr & (er < thr2)
+        nv = mask.sum(-1)
+        keep = nv >= min_views
+        inliers = mask & keep[:, None]
+        points = np.where(keep[:, None], X, np.nan)
+        errors = np.sqrt(np.where(inliers, e2, np.nan))
+        return TriangulationResult(points, inliers, errors, np.where(keep, nv, 0))
+
+
+def project_points(P: np.ndarray, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Project points X (..., 3) into every camera of P (C, 3, 4).
+
+    Returns ideal pixels (..., C, 2) (NaN on or behind the image plane) and the homogeneous
+    third coordinate (..., C) (the depth in metres for ``K [R | t]`` with ``K[2,2] = 1``).
+    """
+    P = np.asarray(P, dtype=float)
+    h = np.einsum("cij,...j->...ci", P[:, :, :3], np.asarray(X, dtype=float)) + P[:, :, 3]
+    z = h[..., 2]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        zs = np.where(z > 0, z, np.nan)
+        return h[..., :2] / zs[..., None], z
+
+
+def triangulate_dlt(P: np.ndarray, uv: np.ndarray, w: np.ndarray | None = None) -> np.ndarray:
+    """Plain confidence-weighted DLT (no outlier rejection).
+
+    Args:
+        P: (C, 3, 4) projection matrices to ideal pixels.
+        uv: (M, C, 2) ideal pixels.
+        w: (M, C) weights >= 0 (default 1); views with weight 0 or non-finite uv are ignored.
+
+    Returns:
+        (M, 3) world points; NaN where fewer than 2 views or the rays are parallel.
+    """
+    uv = np.asarray(uv, dtype=float)
+    w = np.ones(uv.shape[:-1]) if w is None else np.asarray(w, dtype=float)
+    with np.errstate(invalid="ignore"):
+        valid = (w > 0) & np.isfinite(w) & np.all(np.isfinite(uv), axis=-1)
+    X, ok = Triangulator(P).solve(np.where(valid[..., None], uv, 0.0), np.where(valid, w, 0.0), check=True)
+    X[~ok | (valid.sum(-1) < 2)] = np.nan
+    return X
+
+
+def triangulate_robust(
+    P: np.ndarray,
+    uv: np.ndarray,
+    w: np.ndarray,
+    threshold: float | np.ndarray = 20.0,
+    min_views: int = 2,
+    depth: np.ndarray | None = None,
+    depth_weighting: bool = True,
+) -> TriangulationResult:
+    """Outlier-robust, confidence-weighted triangulation of M points seen by C cameras.
+
+    Args:
+        P: (C, 3, 4) projection matrices ``K [R | t]`` to ideal pixels.
+        uv: (M, C, 2) ideal (undistorted) pixel observations.
+        w: (M, C) weights (2D scores) >= 0; 0 (or non-finite uv) = not observed.
+        threshold: inlier reprojection threshold in pixels, scalar or per camera (C,).
+        min_views: minimum number of consistent views (>= 2); fewer gives NaN.
+        depth: optional (M, C) approximate depths (metres) used to weight rows by score / depth.
+        depth_weighting: without ``depth``, refit once with score / depth weights (residual ~ px).
+
+    Returns:
+        :class:`TriangulationResult`. Use a :class:`Triangulator` to amortise set-up over calls.
+    """
+    return Triangulator(P).robust(uv, w, threshold, min_views, depth, depth_weighting)
