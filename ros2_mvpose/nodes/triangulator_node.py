@@ -87,8 +87,8 @@ NODE_PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec("min_cameras", 2, "Fewest alive cameras to form a set; a camera silent for dead_after "
               "seconds is left out of sets until it publishes again (clamped to the camera count).",
               "int"),
-    ParamSpec("dead_after", 0.5, "Seconds (wall time) without keypoints after which a camera counts "
-              "as missing.", "double"),
+    ParamSpec("dead_after", 0.5, "Seconds after which a silent camera counts as missing: no keypoints "
+              "for this long (wall time) and its stamps this far behind the other cameras'.", "double"),
     ParamSpec("tick_period", 0.05, "Seconds (wall time) between checks for missing cameras.", "double"),
     ParamSpec("publish_cameras", True, "Publish camera frustum markers on skeletons/cameras "
               "(transient local).", "bool"),
