@@ -1,0 +1,457 @@
+"""Associative-embedding grouping (``parse_heatmaps``) on synthetic maps and against an oracle.
+
+The oracle below is an independent, loop-style re-statement of the official
+``HeatmapParser.parse`` (HRNet/HigherHRNet-Human-Pose-Estimation ``lib/core/group.py``): max-pool
+NMS with -inf padding, top-k, ``match_by_tag`` with its tag-keyed dictionary, ``adjust`` and
+``refine`` over the full maps. The official code solves each assignment with ``munkres``; the
+oracle enumerates every assignment of the same padded cost matrix instead, and declares a case
+ambiguous when two minimum-cost assignments lead to different groupings (there the official
+result depends on munkres' scan order); such cases are regenerated.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+
+from ros2_mvpose.pose2d.grouping import JOINT_ORDER, find_peaks, parse_heatmaps
+
+J = 17
+
+
+# ----------------------------------------------------------------------------------------------
+# Oracle (plain numpy, official structure)
+# ----------------------------------------------------------------------------------------------
+class Ambiguous(Exception):
+    """Several optimal assignments with different outcomes (official result not unique)."""
+
+
+_PERMS: dict[tuple[int, int], np.ndarray] = {}
+
+
+def _all_assignments(n_cols: int, n_rows: int) -> np.ndarray:
+    key = (n_cols, n_rows)
+    if key not in _PERMS:
+        _PERMS[key] = np.array(list(itertools.permutations(range(n_cols), n_rows)), dtype=int)
+    return _PERMS[key]
+
+
+def oracle_max_match(cost: np.ndarray, dist: np.ndarray, n_grouped: int, thr: float):
+    """Rows -> columns minimizing the official padded cost; raises Ambiguous on decisive ties."""
+    n_added, n_cols = cost.shape
+    if n_cols < n_added:  # official: pad with 1e10 columns (munkres pads rows with 0 itself)
+        cost = np.concatenate([cost, np.zeros((n_added, n_added - n_cols)) + 1e10], axis=1)
+    if math.perm(cost.shape[1], n_added) > 200_000:
+        raise Ambiguous("too large to enumerate")
+    perms = _all_assignments(cost.shape[1], n_added)
+    real = perms < n_cols
+    # Every assignment uses the same number of padding columns: compare the real part only.
+    totals = np.where(real, cost[np.arange(n_added), np.minimum(perms, n_cols - 1)], 0).sum(1)
+    best = totals.min()
+    optimal = perms[totals <= best + 1e-9 * max(1.0, abs(best))]
+    outcomes = set()
+    for assignment in optimal:
+        outcomes.add(tuple(
+            int(c) if (c < n_grouped and dist[r, c] < thr) else -1 for r, c in enumerate(assignment)
+        ))
+    if len(outcomes) > 1:
+        raise Ambiguous(str(outcomes))
+    return [(r, int(c)) for r, c in enumerate(optimal[0])]
+
+
+def oracle_top_k(det, tag, max_num_people, nms_kernel):
+    """Official top_k: max-pool NMS (padding with -inf), top max_num_people per joint."""
+    n_joints, h, w = det.shape
+    pad = nms_kernel // 2
+    padded = np.full((n_joints, h + 2 * pad, w + 2 * pad), -np.inf, np.float32)
+    padded[:, pad:pad + h, pad:pad + w] = det
+    maxm = np.full_like(det, -np.inf)
+    for dy in range(nms_kernel):
+        for dx in range(nms_kernel):
+            maxm = np.maximum(maxm, padded[:, dy:dy + h, dx:dx + w])
+    nms = det * (maxm == det).astype(np.float32)
+    flat = nms.reshape(n_joints, -1)
+    ind = np.argsort(-flat, axis=1, kind="stable")[:, :max_num_people]
+    val_k = np.take_along_axis(flat, ind, axis=1)
+    tag_k = np.stack([np.take_along_axis(tag.reshape(n_joints, h * w, -1)[:, :, d], ind, axis=1)
+                      for d in range(tag.shape[3])], axis=2)
+    loc_k = np.stack([ind % w, ind // w], axis=2)
+    return tag_k, loc_k, val_k
+
+
+def oracle_parse(det, tag, detection_threshold=0.1, tag_threshold=1.0, max_num_people=30,
+                 nms_kernel=5, use_detection_val=True, ignore_too_much=False, adjust=True,
+                 refine=True):
+    det = det.astype(np.float32)
+    tag = tag.astype(np.float32)
+    if tag.ndim == 3:
+        tag = tag[..., None]
+    n_joints, h, w = det.shape
+    tag_k, loc_k, val_k = oracle_top_k(det, tag, max_num_people, nms_kernel)
+
+    # --- match_by_tag
+    default = np.zeros((n_joints, 3 + tag_k.shape[2]))
+    joint_dict, tag_dict = {}, {}
+    for i in range(n_joints):
+        idx = JOINT_ORDER[i]
+        tags = tag_k[idx]
+        joints = np.concatenate((loc_k[idx], val_k[idx, :, None], tags), 1)
+        mask = joints[:, 2] > detection_threshold
+        tags = tags[mask]
+        joints = joints[mask]
+        if joints.shape[0] == 0:
+            continue
+        if i == 0 or len(joint_dict) == 0:
+            for t, jt in zip(tags, joints):
+                joint_dict.setdefault(t[0], np.copy(default))[idx] = jt
+                tag_dict[t[0]] = [t]
+        else:
+            grouped_keys = list(joint_dict.keys())[:max_num_people]
+            grouped_tags = [np.mean(tag_dict[k], axis=0) for k in grouped_keys]
+            if ignore_too_much and len(grouped_keys) == max_num_people:
+                continue
+            diff = joints[:, None, 3:] - np.array(grouped_tags)[None, :, :]
+            diff_normed = np.linalg.norm(diff, ord=2, axis=2)
+            diff_saved = np.copy(diff_normed)
+            if use_detection_val:
+                diff_normed = np.round(diff_normed) * 100 - joints[:, 2:3]
+            pairs = oracle_max_match(diff_normed, diff_saved, diff.shape[1], tag_threshold)
+            for row, col in pairs:
+                if col < diff.shape[1] and diff_saved[row][col] < tag_threshold:
+                    key = grouped_keys[col]
+                    joint_dict[key][idx] = joints[row]
+                    tag_dict[key].append(tags[row])
+                else:
+                    key = tags[row][0]
+                    joint_dict.setdefault(key, np.copy(default))[idx] = joints[row]
+                    tag_dict[key] = [tags[row]]
+    ans = np.array([joint_dict[k] for k in joint_dict]).astype(np.float32)
+
+    # --- adjust
+    if adjust:
+        for pid in range(len(ans)):
+            for jid in range(n_joints):
+                if ans[pid, jid, 2] > 0:
+                    x, y = ans[pid, jid, 0:2]
+                    xi, yi = int(x), int(y)
+                    m = det[jid]
+                    x = x + (0.25 if m[yi, min(xi + 1, w - 1)] > m[yi, max(xi - 1, 0)] else -0.25)
+                    y = y + (0.25 if m[min(yi + 1, h - 1), xi] > m[max(yi - 1, 0), xi] else -0.25)
+                    ans[pid, jid, 0:2] = (x + 0.5, y + 0.5)
+
+    scores = [p[:, 2].mean() for p in ans]
+
+    # --- refine (every person)
+    if refine:
+        for pid in range(len(ans)):
+            kp = ans[pid]
+            tags = []
+            for jid in range(n_joints):
+                if kp[jid, 2] > 0:
+                    x, y = kp[jid][:2].astype(np.int32)
+                    tags.append(tag[jid, y, x])
+            prev_tag = np.mean(tags, axis=0)
+            found = []
+            for jid in range(n_joints):
+                m = det[jid]
+                tt = (((tag[jid] - prev_tag[None, None, :]) ** 2).sum(axis=2) ** 0.5)
+                y, x = np.unravel_index(np.argmax(m - np.round(tt)), m.shape)
+                val = m[y, x]
+                fx = x + 0.5 + (0.25 if m[y, min(x + 1, w - 1)] > m[y, max(x - 1, 0)] else -0.25)
+                fy = y + 0.5 + (0.25 if m[min(y + 1, h - 1), x] > m[max(0, y - 1), x] else -0.25)
+                found.append((fx, fy, val))
+            for jid in range(n_joints):
+                if found[jid][2] > 0 and kp[jid, 2] == 0:
+                    kp[jid, :3] = found[jid]
+    if len(ans) == 0:
+        ans = np.zeros((0, n_joints, 3 + tag.shape[3]), np.float32)
+    return ans, np.asarray(scores, np.float32)
+
+
+# ----------------------------------------------------------------------------------------------
+# Synthetic maps
+# ----------------------------------------------------------------------------------------------
+def blob(h, w, cx, cy, amp, sigma=1.5):
+    ys, xs = np.mgrid[0:h, 0:w]
+    return amp * np.exp(-((xs - cx) ** 2 + (ys - cy) ** 2) / (2 * sigma ** 2))
+
+
+def make_maps(h, w, people, dim=1, noise=0.0, rng=None, bg_tag=None):
+    """people: list of dicts {'joints': {j: (cx, cy, amp)}, 'tag': (D,)}; tags set in a radius 3."""
+    rng = rng or np.random.default_rng(0)
+    det = np.zeros((J, h, w), np.float64)
+    if noise:
+        det += rng.uniform(0, noise, det.shape)
+    tag = (np.zeros((J, h, w, dim)) if bg_tag is None
+           else rng.uniform(-bg_tag, bg_tag, (J, h, w, dim)))
+    ys, xs = np.mgrid[0:h, 0:w]
+    for p in people:
+        for j, (cx, cy, amp) in p["joints"].items():
+            det[j] = np.maximum(det[j], blob(h, w, cx, cy, amp, p.get("sigma", 1.5)))
+            near = (xs - cx) ** 2 + (ys - cy) ** 2 <= 9
+            tag[j][near] = np.asarray(p["tag"], float) + p.get("tag_noise", 0.0) * rng.normal(
+                size=(int(near.sum()), dim))
+    return det.astype(np.float32), tag.astype(np.float32)
+
+
+def expected_xy(det_j, cx, cy):
+    """Official adjusted coordinate of the blob at (cx, cy): argmax pixel +0.5 +-0.25."""
+    x, y = int(round(cx)), int(round(cy))
+    h, w = det_j.shape
+    ex = x + 0.5 + (0.25 if det_j[y, min(x + 1, w - 1)] > det_j[y, max(x - 1, 0)] else -0.25)
+    ey = y + 0.5 + (0.25 if det_j[min(y + 1, h - 1), x] > det_j[max(y - 1, 0), x] else -0.25)
+    return ex, ey
+
+
+def person_grid(rng, n, h, w, amp=(0.5, 1.0), tags=None, dim=1):
+    people = []
+    for k in range(n):
+        ox, oy = rng.uniform(8, w - 8), rng.uniform(8, h - 8)
+        joints = {}
+        for j in range(J):
+            joints[j] = (np.clip(ox + rng.uniform(-6, 6), 2, w - 3) + 0.3,
+                         np.clip(oy + rng.uniform(-6, 6), 2, h - 3) - 0.2,
+                         rng.uniform(*amp))
+        tag = tags[k] if tags is not None else rng.uniform(-5, 5, dim)
+        people.append({"joints": joints, "tag": np.atleast_1d(tag)})
+    return people
+
+
+def match_people(found, people):
+    """Index of the found person whose nose is nearest to each true person's nose."""
+    out = []
+    for p in people:
+        cx, cy, _ = p["joints"][0]
+        d = np.hypot(found[:, 0, 0] - cx, found[:, 0, 1] - cy)
+        out.append(int(np.argmin(d)))
+    return out
+
+
+# ----------------------------------------------------------------------------------------------
+# Known people
+# ----------------------------------------------------------------------------------------------
+def test_known_people_exact_positions_scores_and_tags():
+    h, w = 60, 90
+    people = []
+    for k, (ox, oy) in enumerate([(15, 15), (45, 30), (75, 45)]):
+        joints = {j: (ox + (j % 5) * 2.5 - 5 + 0.3, oy + (j // 5) * 3.0 - 4 - 0.2, 0.4 + 0.03 * j)
+                  for j in range(J)}
+        people.append({"joints": joints, "tag": [k * 3.0 - 3.0]})
+    det, tag = make_maps(h, w, people)
+    found, scores = parse_heatmaps(det, tag)
+    assert found.shape == (3, J, 4) and scores.shape == (3,)
+    for p, i in zip(people, match_people(found, people)):
+        for j, (cx, cy, _amp) in p["joints"].items():
+            ex, ey = expected_xy(det[j], cx, cy)
+            assert found[i, j, 0] == pytest.approx(ex)
+            assert found[i, j, 1] == pytest.approx(ey)
+            assert abs(found[i, j, 0] - (cx + 0.5)) <= 0.3 and abs(found[i, j, 1] - (cy + 0.5)) <= 0.3
+            assert found[i, j, 2] == pytest.approx(det[j, int(round(cy)), int(round(cx))])
+            assert found[i, j, 3] == pytest.approx(p["tag"][0])
+        assert scores[i] == pytest.approx(found[i, :, 2].mean(), abs=1e-6)
+    # people are in the official creation order: the order of the nose peaks by strength
+    assert sorted(match_people(found, people)) == [0, 1, 2]
+
+
+def test_no_people_gives_empty_arrays():
+    det = np.random.default_rng(1).uniform(0, 0.09, (J, 40, 50)).astype(np.float32)
+    for dim in (1, 2):
+        found, scores = parse_heatmaps(det, np.zeros((J, 40, 50, dim), np.float32))
+        assert found.shape == (0, J, 3 + dim) and found.dtype == np.float32
+        assert scores.shape == (0,)
+    found, _ = parse_heatmaps(np.zeros((J, 40, 50), np.float32), np.zeros((J, 40, 50), np.float32))
+    assert found.shape == (0, J, 4)
+
+
+def test_missing_joints_are_zero_without_refine_and_filled_by_refine():
+    h, w = 64, 64
+    rng = np.random.default_rng(2)
+    people = person_grid(rng, 2, h, w, tags=[[-2.0], [2.0]])
+    weak = {}
+    for j in (9, 10, 15):  # wrists and an ankle of person 0: below the detection threshold
+        cx, cy, _ = people[0]["joints"][j]
+        weak[j] = (cx, cy, 0.06)
+        people[0]["joints"][j] = weak[j]
+    det, tag = make_maps(h, w, people)
+    raw, scores_raw = parse_heatmaps(det, tag, refine=False)
+    found, scores = parse_heatmaps(det, tag)
+    i0, i1 = match_people(found, people)
+    assert len(found) == 2
+    for j in weak:
+        assert np.all(raw[i0, j] == 0)
+        cx, cy, _ = weak[j]
+        ex, ey = expected_xy(det[j], cx, cy)
+        assert found[i0, j, 0] == pytest.approx(ex) and found[i0, j, 1] == pytest.approx(ey)
+        assert found[i0, j, 2] == pytest.approx(det[j, int(round(cy)), int(round(cx))])
+        assert found[i0, j, 2] < 0.1
+        assert np.all(found[i0, j, 3:] == 0)  # refine does not write tags
+    # person score: mean over all 17 joints before refine (missing joints count as 0)
+    assert scores[i0] == pytest.approx(raw[i0, :, 2].sum() / J, abs=1e-6)
+    np.testing.assert_array_equal(scores, scores_raw)
+    np.testing.assert_array_equal(found[i1], raw[i1])  # complete person unchanged
+
+
+def test_close_pairs_with_different_tags_are_separated():
+    h, w = 48, 64
+    a = {j: (20.3 + j % 4, 20.0 + j // 4 * 1.0 - 0.2, 0.8) for j in range(J)}
+    # person b: every joint 6 px to the right (outside the 5x5 NMS window), other tag
+    b = {j: (cx + 6.0, cy, 0.7) for j, (cx, cy, _) in a.items()}
+    people = [{"joints": a, "tag": [0.0]}, {"joints": b, "tag": [1.6]}]
+    det, tag = make_maps(h, w, people)
+    found, _ = parse_heatmaps(det, tag, refine=False)
+    assert len(found) == 2
+    for p, i in zip(people, match_people(found, people)):
+        np.testing.assert_allclose(found[i, :, 3], p["tag"][0], atol=1e-6)
+        xs = np.array([p["joints"][j][0] for j in range(J)])
+        assert np.all(np.abs(found[i, :, 0] - (xs + 0.5)) <= 0.3)
+    # with tags closer than the tag threshold every peak still lands in one of the two people
+    people[1]["tag"] = [0.4]
+    det, tag = make_maps(h, w, people)
+    found, _ = parse_heatmaps(det, tag, refine=False)
+    assert len(found) == 2
+    assert np.count_nonzero(found[:, :, 2] > 0) == 2 * J
+
+
+def test_more_people_than_max_num_people():
+    h, w = 96, 96
+    rng = np.random.default_rng(3)
+    people = person_grid(rng, 5, h, w, tags=[[-6.0], [-3.0], [0.0], [3.0], [6.0]])
+    for k, p in enumerate(people):  # strictly decreasing strength by person
+        p["joints"] = {j: (cx, cy, 0.9 - 0.15 * k) for j, (cx, cy, _) in p["joints"].items()}
+    det, tag = make_maps(h, w, people)
+    found, _ = parse_heatmaps(det, tag, max_num_people=3)
+    assert len(found) == 3  # only the 3 strongest peaks per joint are considered
+    assert match_people(found, people[:3]) == [0, 1, 2]
+    assert np.all(found[:, :, 2] > 0.5)  # the 4th person peaks at 0.45
+    found_all, _ = parse_heatmaps(det, tag)
+    assert len(found_all) == 5
+
+
+def test_two_dimensional_tags_separate_what_one_dimension_merges():
+    h, w = 64, 64
+    rng = np.random.default_rng(4)
+    people = person_grid(rng, 2, h, w, tags=[[1.0, 0.0], [1.3, 3.0]], dim=2)
+    det, tag2 = make_maps(h, w, people, dim=2)
+    found2, _ = parse_heatmaps(det, tag2, refine=False)
+    assert len(found2) == 2
+    for p, i in zip(people, match_people(found2, people)):
+        np.testing.assert_allclose(found2[i, :, 3:], np.broadcast_to(p["tag"], (J, 2)), atol=1e-6)
+    # first dimension alone: 0.3 apart (< tag threshold) -> joints compete for one person
+    found1, _ = parse_heatmaps(det, tag2[..., :1], refine=False)
+    assert found1.shape[2] == 4
+    assert np.count_nonzero(found1[0, :, 2] > 0) == J and len(found1) == 2
+    assert not np.allclose(found1[0, :, 3], found1[0, 0, 3])  # mixed tags: the people merged
+
+
+def test_find_peaks_nms_window_and_top_k():
+    det = np.zeros((J, 30, 30), np.float32)
+    det[0, 10, 10] = 0.9
+    det[0, 10, 12] = 0.5  # inside the 5x5 window of the stronger peak: suppressed
+    det[0, 10, 13] = 0.4  # 3 px away: outside the window of 0.9, but inside 0.5's -> kept? no
+    det[0, 20, 20] = 0.3
+    det[0, 0, 0] = 0.2  # border peak
+    det[0, 25, 25] = 0.05  # below threshold
+    peaks = find_peaks(det, 0.1, 30, 5)
+    v, x, y = peaks[0]
+    # 0.4 at (13,10) is not the max of its window (0.5 at (12,10) is in it)
+    np.testing.assert_allclose(v, [0.9, 0.3, 0.2])
+    np.testing.assert_array_equal(x, [10, 20, 0])
+    np.testing.assert_array_equal(y, [10, 20, 0])
+    v, x, y = find_peaks(det, 0.1, 2, 5)[0]
+    np.testing.assert_allclose(v, [0.9, 0.3])
+    assert all(len(p[0]) == 0 for p in peaks[1:])
+    # dense maps (many pixels above threshold) take the max-filter path and agree
+    rng = np.random.default_rng(5)
+    dense = rng.uniform(0, 1, (J, 40, 40)).astype(np.float32)
+    for kernel, k in ((5, 30), (3, 7), (1, 5)):
+        _, loc_k, val_k = oracle_top_k(dense, dense[..., None], k, kernel)
+        for j, (v, x, y) in enumerate(find_peaks(dense, 0.1, k, kernel)):
+            keep = val_k[j] > 0.1
+            np.testing.assert_array_equal(v, val_k[j][keep])
+            np.testing.assert_array_equal(x, loc_k[j, keep, 0])
+            np.testing.assert_array_equal(y, loc_k[j, keep, 1])
+
+
+def test_bad_input_raises_value_error():
+    det = np.zeros((J, 10, 10), np.float32)
+    with pytest.raises(ValueError, match="heatmaps"):
+        parse_heatmaps(det[0], det[0])
+    with pytest.raises(ValueError, match="tags"):
+        parse_heatmaps(det, det[:, :5])
+    with pytest.raises(ValueError, match="nms_kernel"):
+        parse_heatmaps(det, det, nms_kernel=4)
+    with pytest.raises(ValueError, match="max_num_people"):
+        parse_heatmaps(det, det, max_num_people=0)
+    with pytest.raises(ValueError, match="floating"):
+        parse_heatmaps(det.astype(np.uint8), det)
+
+
+# ----------------------------------------------------------------------------------------------
+# Equality with the oracle on random cases
+# ----------------------------------------------------------------------------------------------
+def random_case(rng):
+    h, w = int(rng.integers(32, 80)), int(rng.integers(32, 80))
+    dim = int(rng.integers(1, 3))
+    n = int(rng.integers(0, 6))
+    people = []
+    # person tags ~2 apart in the first dimension (ties in round(distance) stay possible)
+    first = rng.permutation(np.arange(-5.0, 5.5, 2.0))[:n] + rng.uniform(-0.4, 0.4, n)
+    for k in range(n):
+        ox, oy = rng.uniform(0, w), rng.uniform(0, h)
+        joints = {}
+        for j in range(J):
+            if rng.uniform() < 0.8:
+                joints[j] = (np.clip(ox + rng.normal(0, 6), 0, w - 1),
+                             np.clip(oy + rng.normal(0, 6), 0, h - 1), rng.uniform(0.12, 1.0))
+        tag = np.concatenate([[first[k]], rng.uniform(-4, 4, dim - 1)])
+        people.append({"joints": joints, "tag": tag,
+                       "tag_noise": rng.uniform(0, 0.3), "sigma": rng.uniform(1.0, 2.5)})
+    for _ in range(int(rng.integers(0, 8))):  # spurious single peaks with random tags
+        people.append({"joints": {int(rng.integers(0, J)): (rng.uniform(0, w - 1),
+                                                           rng.uniform(0, h - 1),
+                                                           rng.uniform(0.05, 0.5))},
+                       "tag": rng.uniform(-4, 4, dim), "sigma": 1.2})
+    det, tag = make_maps(h, w, people, dim=dim, noise=0.08, rng=rng, bg_tag=5.0)
+    params = {}
+    if rng.uniform() < 0.3:
+        params["max_num_people"] = int(rng.integers(1, 5))
+    if rng.uniform() < 0.2:
+        params["ignore_too_much"] = True
+    if rng.uniform() < 0.15:
+        params["use_detection_val"] = False
+    if rng.uniform() < 0.15:
+        params["adjust"] = False
+    if rng.uniform() < 0.15:
+        params["refine"] = False
+    if rng.uniform() < 0.2:
+        params["detection_threshold"] = float(rng.uniform(0.05, 0.3))
+        params["tag_threshold"] = float(rng.uniform(0.5, 2.0))
+    if rng.uniform() < 0.1:
+        params["nms_kernel"] = 3
+    return det, (tag if dim > 1 or rng.uniform() < 0.5 else tag[..., 0]), params
+
+
+def test_parse_heatmaps_equals_official_oracle_on_random_cases():
+    rng = np.random.default_rng(20240611)
+    compared = ambiguous = people_seen = refined = 0
+    while compared < 100:
+        det, tag, params = random_case(rng)
+        try:
+            want, want_scores = oracle_parse(det, tag, **params)
+        except Ambiguous:
+            ambiguous += 1
+            continue
+        got, got_scores = parse_heatmaps(det, tag, **params)
+        assert got.shape == want.shape, params
+        np.testing.assert_allclose(got, want, atol=1e-6, rtol=0, err_msg=str(params))
+        np.testing.assert_allclose(got_scores, want_scores, atol=1e-6, rtol=0)
+        compared += 1
+        people_seen += len(got)
+        if params.get("refine", True) and len(got):
+            raw, _ = parse_heatmaps(det, tag, **{**params, "refine": False})
+            refined += int(np.count_nonzero((got[:, :, 2] > 0) & (raw[:, :, 2] == 0)))
+    assert ambiguous < compared, ambiguous  # the generator mostly makes well-defined cases
+    assert people_seen > 200 and refined > 100  # the cases exercise grouping and refine
