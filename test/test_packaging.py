@@ -56,6 +56,8 @@ ROSDEP_KEYS: dict[str, str | None] = {
     # stdlib fallbacks: tomli only on Python < 3.11 (Jazzy has 3.12), compression.zstd is 3.14's
     "tomli": None,
     "compression": None,
+    # optional runtime="onnxruntime" of the HigherHRNet estimator (pip only; torch is the default)
+    "onnxruntime": None,
 }
 
 # The same imports -> where a pip install gets them: a requirement name in setup.py's
@@ -90,6 +92,7 @@ PIP_SOURCES: dict[str, str | None] = {
     "backports": "rosbags",
     "tomli": "tomli",
     "compression": None,
+    "onnxruntime": "onnxruntime",
 }
 
 
