@@ -88,3 +88,53 @@ def test_play_rejects_bad_rate(tmp_path, context):
             play_bag(node, tmp_path, rate=0)
     finally:
         node.destroy_node()
+
+
+def test_large_images_reach_a_best_effort_subscriber_in_another_process(tmp_path, context):
+    """`mvpose play` in its own process -> a sensor-data (best-effort) subscriber here: with the
+    package's Fast DDS profile (ros2_mvpose.ros.dds) every 640x480 image arrives."""
+    import subprocess
+    import sys
+
+    from rclpy.qos import qos_profile_sensor_data
+    from sensor_msgs.msg import Image
+
+    from ros2_mvpose.ros.image_conversion import bgr_to_image_msg
+
+    path = tmp_path / "imgs"
+    n = 10
+    with BagWriter(path) as w:
+        for i in range(n):
+            t = 10**9 + i * 100_000_000
+            img = np.full((480, 640, 3), i, np.uint8)
+            w.write("/cam1/image_raw", bgr_to_image_msg(img, Header(stamp=ns_to_stamp(t))), t)
+    node = rclpy.create_node("big_listener", context=context)
+    got = []
+    node.create_subscription(
+        Image, "/cam1/image_raw", lambda m: got.append(m.data[0]), qos_profile_sensor_data
+    )
+    ex = SingleThreadedExecutor(context=context)
+    ex.add_node(node)
+    env = dict(os.environ, ROS_DOMAIN_ID=str(context.get_domain_id()))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ros2_mvpose", "play", str(path), "--wait", "10", "--no-clock"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 40
+        while proc.poll() is None and time.monotonic() < deadline:
+            ex.spin_once(timeout_sec=0.05)
+        end = time.monotonic() + 1.0
+        while time.monotonic() < end:
+            ex.spin_once(timeout_sec=0.05)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        out = proc.communicate()[0]
+        ex.shutdown()
+        node.destroy_node()
+    assert proc.returncode == 0, out
+    assert sorted(got) == list(range(n)), f"{len(got)} of {n} images arrived: {got}"

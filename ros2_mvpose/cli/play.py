@@ -31,7 +31,9 @@ def run(args) -> int:
 
     from ros2_mvpose.bag_player import play_bag
     from ros2_mvpose.io.rosbag_io import BagError
+    from ros2_mvpose.ros.dds import apply_large_image_profile
 
+    apply_large_image_profile()  # large images reach best-effort subscribers (ros2_mvpose.ros.dds)
     rclpy.init()
     node = rclpy.create_node("mvpose_play")
     try:

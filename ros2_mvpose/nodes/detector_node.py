@@ -543,6 +543,9 @@ def main(args: list[str] | None = None) -> int:
     """Entry point: ``detector_node --ros-args -p image_topics:=[...] ...``."""
     from rclpy.executors import ExternalShutdownException
 
+    from ros2_mvpose.ros.dds import apply_large_image_profile
+
+    apply_large_image_profile()  # before the DDS participant exists (see ros2_mvpose.ros.dds)
     rclpy.init(args=args)
     node = None
     try:

@@ -119,6 +119,9 @@ def run_inprocess(
 
     own_context = context is None
     if own_context:
+        from ros2_mvpose.ros.dds import apply_large_image_profile
+
+        apply_large_image_profile()
         rclpy.init()
         context = rclpy.get_default_context()
     nodes = []

@@ -597,6 +597,9 @@ def main(args: list[str] | None = None) -> int:
     """Entry point: ``triangulator_node --ros-args --params-file config/multi_cam.yaml``."""
     from rclpy.executors import ExternalShutdownException
 
+    from ros2_mvpose.ros.dds import apply_large_image_profile
+
+    apply_large_image_profile()  # before the DDS participant exists (see ros2_mvpose.ros.dds)
     rclpy.init(args=args if args is not None else sys.argv)
     node = None
     try:
