@@ -54,6 +54,7 @@ DATA_PATTERNS = [
     "launch/*.py",
     "config/*.yaml",
     "config/*.rviz",
+    "config/*.xml",
     "checkpoints/*.md",
     "checkpoints/*.pth",
     "checkpoints/*.pth.tar",
