@@ -180,6 +180,9 @@ def run_graph(args) -> int:
 
         backend, reason = select_backend(args.backend, checkpoint=args.checkpoint or None)
         print(reason, flush=True)
+    from ros2_mvpose.ros.dds import apply_large_image_profile
+
+    apply_large_image_profile()
     rclpy.init()
     common = [Parameter("rig_file", value=str(args.rig)), Parameter("diagnostics_period", value=1.0)]
     det = DetectorNode(backend=backend, parameter_overrides=common)
@@ -384,6 +387,11 @@ def _images_received(diag: dict) -> dict[str, int]:
 
 
 def main() -> int:
+    # Both the camera publisher (this process) and the graph (child) use the package's Fast DDS
+    # profile for large images, as README asks of camera drivers (ros2_mvpose.ros.dds).
+    from ros2_mvpose.ros.dds import apply_large_image_profile
+
+    apply_large_image_profile()
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--duration", type=float, default=20.0,
                     help="measured seconds per run (120 for BENCHMARKS.md)")
