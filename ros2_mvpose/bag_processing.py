@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from ros2_mvpose.io.rosbag_io import BagError, BagWriter, bag_topics, ns_to_stamp, read_bag, stamp_to_ns
+from ros2_mvpose.ros.topics import sibling_topic
 
 log = logging.getLogger("mvpose.bag")
 
@@ -63,12 +64,6 @@ class BagSummary:
         if self.error:
             lines.append(f"ERROR: {self.error} (everything processed until then is in the output)")
         return "\n".join(lines)
-
-
-def keypoints_topic(image_topic: str, suffix: str = "keypoints2d") -> str:
-    """Sibling topic of an image topic: ``/cam1/image_raw`` -> ``/cam1/keypoints2d``."""
-    head = image_topic.rstrip("/").rsplit("/", 1)[0]
-    return f"{head}/{suffix}" if head else f"/{suffix}"
 
 
 def _first_camera_infos(path: Path, topics: Sequence[str]) -> dict[str, object]:
@@ -249,3 +244,8 @@ def process_bag(
             if bar is not None:
                 bar.close()
     return summary
+
+
+def keypoints_topic(image_topic: str, suffix: str = "keypoints2d") -> str:
+    """A camera's keypoint topic as the detector names it: ``/cam1/image_raw`` -> ``/cam1/keypoints2d``."""
+    return sibling_topic(image_topic, suffix)

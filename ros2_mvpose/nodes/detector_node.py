@@ -32,7 +32,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
@@ -52,8 +51,10 @@ from ros2_mvpose.ros.params import ParamSpec, as_specs, declare_parameters
 from ros2_mvpose.ros.pointcloud import keypoints_to_cloud
 from ros2_mvpose.ros.qos import result_qos, sensor_qos
 from ros2_mvpose.ros.sync import ApproximateTimeSync, MessageFiltersSync, message_filters_available
+from ros2_mvpose.ros.topics import sibling_topic
 from ros2_mvpose.ros.worker import LatestWorker
-from ros2_mvpose.skeleton import COCO17_LIMBS, NUM_JOINTS
+from ros2_mvpose.skeleton import NUM_JOINTS
+from ros2_mvpose.visualization import draw_keypoints
 
 NODE_NAME = "detector_node"
 
@@ -135,14 +136,6 @@ PARAMETERS: tuple[ParamSpec, ...] = tuple(as_specs(_PARAMETER_ROWS))
 
 
 # ---------------------------------------------------------------------------------- helpers
-def sibling_topic(topic: str, leaf: str) -> str:
-    """``/cam1/image_raw`` -> ``/cam1/<leaf>`` (the last path segment replaced)."""
-    head, sep, _ = topic.rstrip("/").rpartition("/")
-    if not sep:
-        return leaf
-    return f"{head}/{leaf}" if head else f"/{leaf}"
-
-
 def camera_name_from_topic(topic: str) -> str:
     """``/cam1/image_raw`` -> ``cam1`` (the parent segment; the topic itself if it has none)."""
     parts = [p for p in topic.split("/") if p]
@@ -245,24 +238,6 @@ class _SetItem:
     msgs: list
     stamp: float
     t_emitted: float
-
-
-def draw_keypoints(img: np.ndarray, kp: np.ndarray, min_score: float) -> np.ndarray:
-    """Copy of ``img`` (BGR) with the ``(P, 17, 3)`` keypoints and COCO limbs drawn."""
-    out = np.array(img, copy=True)
-    colours = [(0, 255, 0), (255, 128, 0), (0, 128, 255), (255, 0, 255), (0, 255, 255), (255, 255, 0)]
-    r = max(2, int(round(min(out.shape[:2]) / 200)))
-    for p, person in enumerate(np.asarray(kp)):
-        c = colours[p % len(colours)]
-        ok = np.isfinite(person[:, :2]).all(axis=1) & (person[:, 2] >= min_score)
-        for a, b in COCO17_LIMBS:
-            if ok[a] and ok[b]:
-                pa = tuple(int(round(x)) for x in person[a, :2])
-                pb = tuple(int(round(x)) for x in person[b, :2])
-                cv2.line(out, pa, pb, c, max(1, r // 2), cv2.LINE_AA)
-        for j in np.nonzero(ok)[0]:
-            cv2.circle(out, (int(round(person[j, 0])), int(round(person[j, 1]))), r, c, -1, cv2.LINE_AA)
-    return out
 
 
 # ---------------------------------------------------------------------------------- node
@@ -469,7 +444,7 @@ class DetectorNode(Node):
             header = item.msgs[i].header
             self._kp_pubs[i].publish(keypoints_to_cloud(kp, header))
             if self._ann_pubs is not None:
-                ann = draw_keypoints(img, kp, self.params["annotate_min_score"])
+                ann = draw_keypoints(img, kp, min_score=self.params["annotate_min_score"])
                 self._ann_pubs[i].publish(bgr_to_image_msg(ann, header=header))
             self.cameras[i].published += 1
         t3 = time.monotonic()

@@ -52,6 +52,7 @@ from ros2_mvpose.ros.params import ParamSpec, declare_parameters
 from ros2_mvpose.ros.pointcloud import CloudFormatError, cloud_to_keypoints, skeletons_to_cloud
 from ros2_mvpose.ros.qos import result_qos, sensor_qos
 from ros2_mvpose.ros.sync import ApproximateTimeSync
+from ros2_mvpose.ros.topics import sibling_topic
 from ros2_mvpose.skeleton import NUM_JOINTS
 
 NODE_NAME = "triangulator_node"
@@ -215,14 +216,6 @@ PARAMETERS: tuple[ParamSpec, ...] = _all_parameters()
 
 
 # ---------------------------------------------------------------------------------- helpers
-def sibling_topic(topic: str, leaf: str) -> str:
-    """``/cam1/image_raw`` -> ``/cam1/<leaf>`` (the last path segment replaced)."""
-    head, sep, _ = topic.rstrip("/").rpartition("/")
-    if not sep:
-        return leaf
-    return f"{head}/{leaf}" if head else f"/{leaf}"
-
-
 def resolve_data_path(path: str | os.PathLike) -> Path:
     """Find a data file given as absolute path, or relative to the working directory, the
     installed package share directory (``share/ros2_mvpose``) or the source tree.
