@@ -117,17 +117,33 @@ def track_affinities(
         uv: (D, 17, 2) detections, ideal pixels; w (D, 17) scores; cam (D,) camera indices.
         threshold: (C,) pixels.
     """
-    diff = proj[:, :, cam] - uv.transpose(1, 0, 2)  # (T, 17, D, 2)
-    dist = np.sqrt((diff * diff).sum(-1))  # (T, 17, D), NaN where the track joint is unknown
-    known = dist == dist
-    wk = w.T * known  # weights of the comparable joints
     with np.errstate(invalid="ignore", divide="ignore"):
-        aff = np.maximum(1.0 - dist / threshold[cam], 0.0)
-        num = np.where(known, aff, 0.0)
-        num = (wk * num).sum(1)
-        den = wk.sum(1)
-        n = np.count_nonzero(wk, axis=1)
-        return np.where(n >= min_common, num / den, 0.0).T
+        return _track_affinities_p(
+            np.ascontiguousarray(proj.transpose(3, 2, 0, 1)), uv, w, cam, threshold[cam], min_common
+        )
+
+
+def _track_affinities_p(
+    projp: np.ndarray, uv: np.ndarray, w: np.ndarray, cam: np.ndarray, thr_det: np.ndarray, min_common: int
+) -> np.ndarray:
+    """:func:`track_affinities` with the projections in the planar layout ``projp`` (2, C, T, 17)
+    and the threshold of each detection ``thr_det`` (D,); no error-state handling."""
+    d = projp[:, cam]  # (2, D, T, 17)
+    d -= uv.transpose(2, 0, 1)[:, :, None, :]
+    d *= d
+    dist = d[0]
+    dist += d[1]
+    np.sqrt(dist, out=dist)  # (D, T, 17), NaN where the track joint is unknown
+    wk = w[:, None, :] * (dist == dist)  # weights of the comparable joints
+    aff = dist / thr_det[:, None, None]
+    np.subtract(1.0, aff, out=aff)
+    np.fmax(aff, 0.0, out=aff)  # 0 where unknown (NaN)
+    S = np.empty((3,) + wk.shape)
+    np.multiply(wk, aff, out=S[0])
+    S[1] = wk
+    np.not_equal(wk, 0.0, out=S[2])
+    num, den, n = np.add.reduce(S, -1)
+    return np.where(n >= min_common, num / den, 0.0)
 
 
 def assign_to_tracks(
@@ -146,16 +162,17 @@ def assign_to_tracks(
         (D,) track index of each detection, -1 when unassigned.
     """
     D, T = aff.shape
-    out = np.full(D, -1, dtype=np.intp)
     if D == 0 or T == 0:
-        return out
+        return np.full(D, -1, dtype=np.intp)
     a = aff if bonus is None else aff + bonus
     # Fast path: when no two detections of one camera prefer the same track, every detection
     # taking its best track is the optimal assignment.
-    best = np.argmax(a, axis=1)
-    acc = aff[np.arange(D), best] >= min_affinity
-    if np.bincount((cam * T + best)[acc], minlength=1).max() <= 1:
+    best = a.argmax(1)
+    acc = aff.ravel()[best + np.arange(0, D * T, T)] >= min_affinity
+    key = (cam * T + best)[acc]
+    if key.size <= 1 or np.bincount(key).max() <= 1:
         return np.where(acc, best, -1)
+    out = np.full(D, -1, dtype=np.intp)
     order = np.argsort(cam, kind="stable")
     bounds = np.flatnonzero(np.diff(cam[order])) + 1
     for rows in np.split(order, bounds):

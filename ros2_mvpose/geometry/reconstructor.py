@@ -26,11 +26,11 @@ from typing import Any
 import numpy as np
 
 from ros2_mvpose.geometry.association import (
+    _track_affinities_p,
     assign_to_tracks,
     greedy_clusters,
     pairwise_affinities,
     ray_directions,
-    track_affinities,
 )
 from ros2_mvpose.geometry.skeleton3d import Skeleton3D
 from ros2_mvpose.geometry.tracking import Tracker
@@ -40,6 +40,10 @@ from ros2_mvpose.skeleton import NUM_JOINTS
 __all__ = ["Reconstructor"]
 
 J = NUM_JOINTS
+
+
+def _by_id(p: Skeleton3D) -> int:
+    return p.id
 
 
 def _positive(name: str, value: Any, allow_none: bool = False) -> float | None:
@@ -236,6 +240,14 @@ class Reconstructor:
         )
         self._undistort = undist
         self._rawproj = rawproj
+        self._any_undistort = any(undist)
+        self._any_rawproj = any(rawproj)
+        self._thr2p = self._thr2[:, None]  # planar layout (C, 1)
+        self._thr2p_clean = 0.25 * self._thr2p
+        self._focal_col = self._focal[:, None]
+        self._strong_views = min(3, len(cams))
+        self._cam_key: tuple[int, ...] | None = None  # detection layout of the last frame set
+        self._cam_arr = np.zeros(0, dtype=np.intp)
 
     # ------------------------------------------------------------------ state
     def reset(self) -> None:
@@ -278,7 +290,7 @@ class Reconstructor:
             ) from None
         if n != C:
             raise ValueError(f"keypoints2d has {n} entries but the reconstructor has {C} cameras")
-        arrays, cam_ids, counts = [], [], []
+        arrays, cam_ids = [], []
         for c, kp in enumerate(keypoints2d):
             if kp is None:
                 continue
@@ -293,22 +305,31 @@ class Reconstructor:
                     ) from None
             if a.size == 0:
                 continue
-            if a.ndim != 3 or a.shape[1:] != (J, 3):
+            if a.shape[1:] != (J, 3) or a.ndim != 3:
                 raise ValueError(
                     f"keypoints2d[{c}] (camera {self._names[c]!r}): expected shape (P, {J}, 3) "
                     f"(u, v, score), got {a.shape}"
                 )
             arrays.append(a)
             cam_ids.append(c)
-            counts.append(a.shape[0])
         if not arrays:
             e = np.zeros((0, J, 2))
             return e, e, np.zeros((0, J)), np.zeros(0, dtype=np.intp)
+        counts = [a.shape[0] for a in arrays]
+        key = (*cam_ids, *counts)
+        if key == self._cam_key:  # same layout as the last frame set (the steady state)
+            cam = self._cam_arr
+        else:
+            cam = np.repeat(np.array(cam_ids, dtype=np.intp), counts)
+            self._cam_key, self._cam_arr = key, cam
+            self._athr_det = self._athr[cam]
+            # One detection in every camera: a single person needs no scatter into views.
+            self._one_per_camera = len(cam_ids) == len(self._cameras) and max(counts) == 1
         A = np.concatenate(arrays) if len(arrays) > 1 else arrays[0]
-        cam = np.repeat(np.array(cam_ids, dtype=np.intp), counts)
         s = A[..., 2]
         raw = A[..., :2]
-        if not np.isfinite(A).all():
+        # The sum of the values is finite exactly when they all are (or overflows: checked below).
+        if not math.isfinite(np.add.reduce(A, axis=None)) and not np.isfinite(A).all():
             bad_s = ~np.isfinite(s).all(-1)
             if bad_s.any():
                 c = int(cam[np.flatnonzero(bad_s)[0]])
@@ -324,7 +345,7 @@ class Reconstructor:
         w = np.minimum(s, 1.0)
         w = np.where(w >= max(self.min_score, 1e-12), w, 0.0)
         uv = raw
-        if any(self._undistort[c] for c in cam_ids):
+        if self._any_undistort and any(self._undistort[c] for c in cam_ids):
             uv = raw.copy()
             start = 0
             for c, k in zip(cam_ids, counts, strict=True):
@@ -357,23 +378,37 @@ class Reconstructor:
         """
         t = self._check_stamp(stamp)
         uv, raw, w, cam = self._gather(keypoints2d)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return self._update(t, uv, raw, w, cam)
+
+    def _update(
+        self, t: float, uv: np.ndarray, raw: np.ndarray, w: np.ndarray, cam: np.ndarray
+    ) -> list[Skeleton3D]:
+        """:meth:`update` on validated input (runs under ``np.errstate``)."""
         tracker = self._tracker
         T = len(tracker.tracks) if self.use_track_prior else 0
         pred = proj = zpred = None
         if T and uv.shape[0]:
+            # Tracks' predicted joints in every camera, planar layout: (3, C, T*17).
             pred = tracker.predict(t)  # (T, 17, 3)
-            h = self._tri.project(pred)  # (T, 17, C, 3)
-            zpred = h[..., 2]
-            with np.errstate(divide="ignore", invalid="ignore"):
-                proj = h[..., :2] / np.where(zpred > 0, zpred, np.nan)[..., None]
-        rows, hints = self._associate(uv, w, cam, proj, T)
+            tri = self._tri
+            M = T * J
+            h = tri._Pp @ pred.reshape(M, 3).T
+            h += tri._planar_consts(M)[3]
+            h = h.reshape(3, len(self._cameras), M)
+            zpred = h[2]  # (C, T*17) depths
+            proj = h[:2] / np.where(zpred > 0, zpred, np.nan)  # (2, C, T*17) ideal pixels
+        rows, hints, steady = self._associate(uv, w, cam, proj, T)
         if hints.size == 0:
             tracker.update(np.zeros((0, J, 3)), t)
             return []
-        joints, scores, errors, n_views, keep = self._triangulate(rows, hints, pred, zpred, uv, raw, w, cam)
-        hints = hints[keep]
+        joints, scores, errors, n_views, keep = self._triangulate(
+            rows, hints, steady, pred, zpred, uv, raw, w, cam
+        )
+        if keep is not None:
+            hints = hints[keep]
         # Start-up births need >= 3 cameras on some joint (2-view clusters can be epipolar ghosts).
-        strong = n_views.max(-1) >= min(3, len(self._cameras))
+        strong = np.maximum.reduce(n_views, -1) >= self._strong_views
         tracks = tracker.update(joints, t, strong, hints)
         smooth = tracker.smoothing
         people = []
@@ -382,34 +417,38 @@ class Reconstructor:
                 X = trk.output.copy() if smooth else joints[i]
                 people.append(Skeleton3D(trk.id, X, scores[i], errors[i], n_views[i], t))
         if len(people) > 1:
-            people.sort(key=lambda p: p.id)
+            people.sort(key=_by_id)
         return people
 
     # ------------------------------------------------------------------ association
     def _associate(
         self, uv: np.ndarray, w: np.ndarray, cam: np.ndarray, proj: np.ndarray | None, T: int
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Person row (D,) of each detection (-1: none) and the track index of each row (-1: new).
+    ) -> tuple[np.ndarray, np.ndarray, bool]:
+        """Person row (D,) of each detection (-1: none), the track index of each row (-1: new)
+        and whether the steady state holds (every detection went to a track, every track kept:
+        rows are the track indices 0..T-1). ``proj``: (2, C, T*17) projections of the tracks'
+        predictions (planar layout), or None.
 
         Rows 0..T-1 are the live tracks (those with at least ``min_views`` detections are kept),
         later rows are new clusters. Returned rows are renumbered 0..N-1 over the kept persons.
         """
         D = uv.shape[0]
-        row = np.full(D, -1, dtype=np.intp)
         if D == 0:
-            return row, np.zeros(0, dtype=np.intp)
+            return np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.intp), False
         n_rows = 0
-        if proj is not None:
-            aff = track_affinities(proj, uv, w, cam, self._athr, self.min_common_joints)
+        if proj is None:
+            row = np.full(D, -1, dtype=np.intp)
+        else:
+            projp = proj.reshape(2, len(self._cameras), T, J)
+            aff = _track_affinities_p(projp, uv, w, cam, self._athr_det, self.min_common_joints)
             # Confirmed tracks win ties against tentative ones (possible ghosts).
             bonus = np.array([0.0 if t.id is None else 0.1 for t in self._tracker.tracks])
             row = assign_to_tracks(aff, cam, self.min_affinity, bonus)
             n_rows = T
-            if row.min() >= 0:
+            if np.count_nonzero(row < 0) == 0:
                 # Every detection explained by a track (the steady state): no clustering.
-                counts = np.bincount(row, minlength=T)
-                if counts.min() >= self.min_views:
-                    return row, np.arange(T)
+                if np.count_nonzero(np.bincount(row, minlength=T) < self.min_views) == 0:
+                    return row, self._tracker._steady_hints, True
         free = np.flatnonzero(row < 0)
         if free.size:
             seeds: list[list[int]] = []
@@ -452,72 +491,96 @@ class Reconstructor:
         remap[kept] = np.arange(kept.size)
         row = remap[row]  # -1 maps to remap[-1] == -1
         hints = np.where(kept < T, kept, -1) if proj is not None else np.full(kept.size, -1, dtype=np.intp)
-        return row, hints
+        return row, hints, False
 
     # ------------------------------------------------------------------ triangulation
     def _triangulate(
         self,
         row: np.ndarray,
         hints: np.ndarray,
+        steady: bool,
         pred: np.ndarray | None,
         zpred: np.ndarray | None,
         uv: np.ndarray,
         raw: np.ndarray,
         w: np.ndarray,
         cam: np.ndarray,
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Joints (K,17,3), scores (K,17), mean errors (K,17) px, n_views (K,17) int, kept persons (N,)."""
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+        """Joints (K,17,3), scores (K,17), mean errors (K,17) px, n_views (K,17) int, kept persons
+        (N,) bool (None: all kept).
+
+        Works in the planar layout of :meth:`Triangulator._robust_p`: per-view arrays (C, N*17).
+        ``pred`` (T, 17, 3) and ``zpred`` (C, T*17): the tracks' predictions and their depths.
+        """
         C = len(self._cameras)
         N = hints.size
-        if row.min() >= 0:
-            ci, cc, di = row, cam, slice(None)
+        M = N * J
+        if steady or row.min() >= 0:
+            ci, cc, uvs, ws, raws = row, cam, uv, w, raw
         else:
             di = np.flatnonzero(row >= 0)
-            ci, cc = row[di], cam[di]
-        uvb = np.zeros((N, J, C, 2))
-        wb = np.zeros((N, J, C))
-        uvb[ci, :, cc] = uv[di]
-        wb[ci, :, cc] = w[di]
+            ci, cc, uvs, ws, raws = row[di], cam[di], uv[di], w[di], raw[di]
+        if N == 1 and self._one_per_camera and steady:
+            UV = np.ascontiguousarray(uvs.transpose(2, 0, 1))  # (2, C, 17): camera c is detection c
+            W = ws
+        else:
+            UV = np.zeros((2, C, N, J))
+            UV[:, cc, ci] = uvs.transpose(2, 0, 1)
+            W = np.zeros((C, N, J))
+            W[cc, ci] = ws
+            UV = UV.reshape(2, C, M)
+            W = W.reshape(C, M)
         depth = prior = scale = None
-        if zpred is not None and (hints >= 0).any():
+        if zpred is not None and (steady or (hints >= 0).any()):
             # Tracked people: depth prior (inverse-depth weights in one pass) and the predicted
             # joints as a tie-breaker for the RANSAC hypotheses.
-            tr = hints >= 0
-            if tr.all():
-                same = N == zpred.shape[0] and (hints == np.arange(N)).all()
-                zt = zpred if same else zpred[hints]
-                depth = np.where(zt > 0, zt, 1.0)
-                prior = pred if same else pred[hints]
+            if steady:
+                zt, prior = zpred, pred
             else:
-                depth = np.ones((N, J, C))
-                depth[tr] = np.where(zpred[hints[tr]] > 0, zpred[hints[tr]], 1.0)
-                prior = np.full((N, J, 3), np.nan)
-                prior[tr] = pred[hints[tr]]
-            depth = depth.reshape(N * J, C)
-            prior = prior.reshape(N * J, 3)
-            scale = (self._focal / depth).mean(-1)
-        wf = wb.reshape(N * J, C)
-        res = self._tri._robust(
-            uvb.reshape(N * J, C, 2), wf, wf > 0, self._thr2, self.min_views, depth, True, prior, scale
+                tr = hints >= 0
+                z3 = zpred.reshape(C, -1, J)
+                if tr.all():
+                    same = N == z3.shape[1] and (hints == np.arange(N)).all()
+                    zt = zpred if same else z3[:, hints]
+                    prior = pred if same else pred[hints]
+                else:
+                    zt = np.ones((C, N, J))
+                    zt[:, tr] = z3[:, hints[tr]]
+                    prior = np.full((N, J, 3), np.nan)
+                    prior[tr] = pred[hints[tr]]
+                zt = zt.reshape(C, M)
+            depth = np.where(zt > 0, zt, 1.0)
+            prior = prior.reshape(M, 3)
+            scale = np.add.reduce(self._focal_col / depth, 0) / C  # mean over the cameras
+        X, inl, errs, nv = self._tri._robust_p(
+            UV, W, W > 0, self._thr2p, self._thr2p_clean, self.min_views, depth, True, prior, scale
         )
-        joints = res.points.reshape(N, J, 3)
-        inl = res.inliers.reshape(N, J, C)
-        errs = res.errors.reshape(N, J, C)
-        nv = res.n_views.reshape(N, J)
-        raw_cams = [c for c in range(C) if self._rawproj[c] and inl[..., c].any()]
+        joints = np.ascontiguousarray(X.T).reshape(N, J, 3)
+        raw_cams = [c for c in range(C) if self._rawproj[c] and inl[c].any()] if self._any_rawproj else ()
+        Z = np.empty((2, C, M))
         if raw_cams:
             rawb = np.zeros((N, J, C, 2))
-            rawb[ci, :, cc] = raw[di]
+            rawb[ci, :, cc] = raws
             errs = errs.copy()
             for c in raw_cams:
                 p = np.asarray(self._cameras[c].project(joints))  # (N, 17, 2) raw pixels
                 e = np.sqrt(((p - rawb[:, :, c]) ** 2).sum(-1))
-                errs[..., c] = np.where(inl[..., c], e, np.nan)
-        denom = np.maximum(nv, 1)
-        has = nv > 0
-        err = np.where(has, np.where(inl, errs, 0.0).sum(-1) / denom, np.nan)
-        scores = np.where(has, (wb * inl).sum(-1) / denom, 0.0)
-        keep = has.sum(-1) >= self.min_joints
-        if not keep.all():
-            joints, scores, err, nv = joints[keep], scores[keep], err[keep], nv[keep]
-        return joints, scores, err, nv, keep
+                errs[c] = np.where(inl[c], e.reshape(M), np.nan)
+            Z[0] = np.where(inl, errs, 0.0)
+        else:
+            np.fmax(errs, 0.0, out=Z[0])  # errors are NaN exactly outside the inliers
+        np.multiply(W, inl, out=Z[1])
+        esum, wsum = np.add.reduce(Z, 1)  # sums over the inlier views
+        # Means over the inlier views: 0 / 0 = NaN error where a joint has none, score 0 there.
+        err = (esum / nv).reshape(N, J)
+        scores = (wsum / np.maximum(nv, 1)).reshape(N, J)
+        nv = nv.reshape(N, J)
+        if N == 1:
+            if np.count_nonzero(nv) >= self.min_joints:
+                return joints, scores, err, nv, None
+            keep = np.zeros(1, dtype=bool)
+        else:
+            keep = np.add.reduce(nv > 0, -1) >= self.min_joints
+        if np.count_nonzero(keep) == N:
+            return joints, scores, err, nv, None
+        return joints[keep], scores[keep], err[keep], nv[keep], keep

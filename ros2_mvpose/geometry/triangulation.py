@@ -46,6 +46,10 @@ _COF = np.array(
         [7, 8, 6, 8, 6, 7, 4, 5, 3],
     ]
 )
+# One gather for the fast solve: the cofactor operands (36) and, per row j, (b_j, A_j0) (6). The
+# normal matrix A is symmetric, so det A = sum_j cof_0j A_j0 comes out of the same product as
+# cof @ b.
+_GATHER = np.concatenate([_COF.ravel(), [9, 0, 10, 3, 11, 6]])
 
 
 @dataclass
@@ -113,8 +117,209 @@ class Triangulator:
         pm = np.zeros((len(self._pairs), C), dtype=bool)
         pm[np.arange(len(self._pairs))[:, None], self._pairs] = True
         self._pair_mask = pm
+        # Planar ("view-major") layout of the fast path: arrays (C, M) per quantity, so that every
+        # elementwise step is one contiguous same-shape operation. Features are ordered (k, c).
+        self._GTp = np.ascontiguousarray(G.transpose(2, 1, 0).reshape(12, 6 * C))  # (12, 6C)
+        self._Pp = np.ascontiguousarray(P[:, :, :3].transpose(1, 0, 2).reshape(3 * C, 3))  # rows (r, c)
+        self._Ptp = np.ascontiguousarray(P[:, :, 3].T.reshape(3 * C, 1))
+        self._nkp = np.stack([self._n33[:, 0], self._n33[:, 0]])[:, :, None]  # (2, C, 1)
+        self._n3kp = np.ascontiguousarray(self._n3k.T)[:, :, None]
+        self._nkkp = np.ascontiguousarray(self._nkk.T)[:, :, None]
+        self._consts: dict[int, tuple[np.ndarray, ...]] = {}
+
+    def _planar_consts(self, m: int) -> tuple[np.ndarray, ...]:
+        """Row-norm terms (2, C, m) x 3 and translations (3C, m), broadcast once per size m."""
+        c = self._consts.get(m)
+        if c is None:
+            if len(self._consts) > 16:
+                self._consts.clear()
+            C = self.n_cameras
+            c = tuple(
+                np.ascontiguousarray(np.broadcast_to(a, shape))
+                for a, shape in (
+                    (self._nkp, (2, C, m)),
+                    (self._n3kp, (2, C, m)),
+                    (self._nkkp, (2, C, m)),
+                    (self._Ptp, (3 * C, m)),
+                )
+            )
+            self._consts[m] = c
+        return c
+
+    # ------------------------------------------------------------------ planar fast path
+    def _solve_p(self, UV: np.ndarray, w: np.ndarray, depth: np.ndarray | None = None) -> np.ndarray:
+        """Weighted DLT in the planar layout: UV (2, C, M) ideal pixels, w and depth (C, M).
+
+        Same arithmetic as :meth:`solve`; returns X (3, M) (meaningless where fewer than 2 views
+        have weight). No error-state handling: callers use ``np.errstate``.
+        """
+        C, M = w.shape
+        n33, n3k, nkk, _ = self._planar_consts(M)
+        if depth is None:
+            ww = w * w
+        else:
+            ww = w / depth
+            ww *= ww
+        den = UV * n33  # squared row norms |u P3 - P1|^2, |v P3 - P2|^2
+        den -= n3k
+        den *= UV
+        den += nkk
+        F = np.empty((6, C, M))  # u^2 s1, v^2 s2, u s1, v s2, s1, s2 (s = squared row weight / norm)
+        sk = F[4:]
+        np.divide(ww, den, out=sk)
+        su = F[2:4]
+        np.multiply(sk, UV, out=su)
+        np.multiply(su, UV, out=F[:2])
+        R = self._GTp @ F.reshape(6 * C, M)  # (12, M): A.ravel() and b of the normal equations
+        g = R[_GATHER]
+        cof = g[:9] * g[9:18]
+        cof -= g[18:27] * g[27:36]
+        y = np.einsum("ijn,jkn->ikn", cof.reshape(3, 3, M), g[36:].reshape(3, 2, M))  # cof @ [b | A[:, 0]]
+        return y[:, 0] / y[0, 1]
+
+    def _errors2_p(self, X: np.ndarray, UV: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Squared reprojection errors (C, M) px^2 (inf behind a camera) and depths (C, M) of
+        points X (3, M) against UV (2, C, M), planar layout, no error-state handling."""
+        C, M = UV.shape[1:]
+        h = self._Pp @ X
+        h += self._planar_consts(M)[3]
+        h = h.reshape(3, C, M)
+        z = h[2]
+        p = h[:2] / z
+        p -= UV
+        p *= p
+        e2 = p[0] + p[1]
+        behind = z <= 0
+        if np.count_nonzero(behind):
+            e2[behind] = np.inf
+        return e2, z
+
+    def _robust_p(
+        self,
+        UV: np.ndarray,
+        w: np.ndarray,
+        valid: np.ndarray,
+        thr2: np.ndarray | float,
+        thr2_clean: np.ndarray | float,
+        min_views: int,
+        depth: np.ndarray | None = None,
+        depth_weighting: bool = True,
+        prior: np.ndarray | None = None,
+        prior_scale: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The robust fit of :meth:`robust` in the planar layout (no error-state handling).
+
+        Args:
+            UV: (2, C, M) ideal pixels (finite; 0 where not valid); w, valid: (C, M).
+            thr2, thr2_clean: squared inlier threshold and a quarter of it, px^2: scalars or (C, 1).
+            depth: optional (C, M) depths (> 0) for inverse-depth weights.
+            prior, prior_scale: optional (M, 3) expected positions (NaN = none) and (M,) pixels
+                per world unit (RANSAC tie-breaker).
+
+        Returns:
+            points (3, M) (NaN where not reconstructed), inliers (C, M), errors (C, M) px (NaN
+            outside the inliers), n_views (M,).
+        """
+        # Stage 1: all views at once. A point is done when every view fits within half the
+        # threshold (a least-squares fit spreads a moderate outlier over all views, so "all
+        # within the threshold" alone could hide one).
+        X = self._solve_p(UV, w, depth)
+        e2, z = self._errors2_p(X, UV)
+        mask = e2 < thr2
+        mask &= valid
+        diff = valid > (e2 < thr2_clean)  # valid views that are not clean
+        if np.count_nonzero(diff):
+            bad = np.flatnonzero(np.logical_or.reduce(diff, 0) & (np.add.reduce(valid, 0) >= min_views))
+        else:
+            bad = ()
+        refit = depth is None and depth_weighting
+        if len(bad):
+            # Stage 2: RANSAC over view pairs (MSAC score), then refits of the consensus set
+            # (few points: in the point-major layout of the general primitives).
+            t2 = thr2 if np.ndim(thr2) == 0 else thr2[:, 0]
+            vb, wb, uvb = valid[:, bad].T, w[:, bad].T, UV[:, :, bad].transpose(2, 1, 0)
+            if prior is None:
+                mb = self._ransac_pairs(uvb, wb, vb, t2)
+            else:
+                mb = self._ransac_pairs(uvb, wb, vb, t2, prior[bad], prior_scale[bad])
+            db = None if depth is None else depth[:, bad].T
+            for it in range(4):
+                Xb = self._solve(uvb, wb * mb, db)
+                eb, zb = self._errors2(Xb, uvb)
+                if it == 0 and db is None and depth_weighting:
+                    db = np.where(zb > 0, zb, 1.0)  # inverse-depth weights from now on
+                    continue
+                new = vb & (eb < t2)
+                if it == 3 or (new == mb).all():
+                    mb &= eb < t2
+                    break
+                mb = new
+            mask[:, bad] = mb.T
+            X[:, bad] = Xb.T
+            e2[:, bad] = eb.T
+        if refit:
+            # No depth prior: one refit with inverse-depth weights (residuals ~ pixels).
+            if len(bad):
+                rows = np.ones(mask.shape[1], dtype=bool)
+                rows[bad] = False
+                mr = mask[:, rows]
+                Xr = self._solve_p(UV[:, :, rows], w[:, rows] * mr, np.where(mr, z[:, rows], 1.0))
+                er, _ = self._errors2_p(Xr, UV[:, :, rows])
+                X[:, rows] = Xr
+                e2[:, rows] = er
+                mask[:, rows] = mr & (er < thr2)
+            else:
+                Xr = self._solve_p(UV, w * mask, np.where(mask, z, 1.0))
+                er, _ = self._errors2_p(Xr, UV)
+                X, e2 = Xr, er
+                mask &= er < thr2
+        nv = np.add.reduce(mask, 0)
+        keep = nv >= min_views
+        if np.count_nonzero(keep) < keep.size:
+            mask &= keep
+            X[:, ~keep] = np.nan
+            nv = np.where(keep, nv, 0)
+        errors = np.where(mask, e2, np.nan)
+        return X, mask, np.sqrt(errors, out=errors), nv
 
     # ------------------------------------------------------------------ primitives
+    def _normal(self, uv: np.ndarray, w: np.ndarray, depth: np.ndarray | None) -> tuple[np.ndarray, tuple]:
+        """Normal-equation terms R (12, N) (``A.ravel()`` and ``b``) of the weighted DLT and the lead shape.
+
+        No floating-point error handling: callers run under ``np.errstate``.
+        """
+        if depth is None:
+            ww = w * w
+        else:
+            ww = w / depth
+            ww *= ww
+        den = uv * self._n33  # squared row norms (..., C, 2)
+        den -= self._n3k
+        den *= uv
+        den += self._nkk
+        shape = ww.shape
+        if shape != den.shape[:-1]:
+            shape = np.broadcast_shapes(shape, den.shape[:-1])
+        F = np.empty(shape + (6,))  # per view: u^2 s1, v^2 s2, u s1, v s2, s1, s2
+        sk = F[..., 4:]
+        np.divide(ww[..., None], den, out=sk)
+        su = F[..., 2:4]
+        np.multiply(sk, uv, out=su)
+        np.multiply(su, uv, out=F[..., :2])
+        lead = shape[:-1]
+        return self._GT @ F.reshape(-1, self.n_cameras * 6).T, lead
+
+    def _solve(self, uv: np.ndarray, w: np.ndarray, depth: np.ndarray | None = None) -> np.ndarray:
+        """:meth:`solve` without the singularity check and without error-state handling."""
+        R, lead = self._normal(uv, w, depth)
+        n = R.shape[1]
+        g = R[_GATHER]
+        cof = g[:9] * g[9:18]
+        cof -= g[18:27] * g[27:36]
+        y = np.einsum("ijn,jkn->nik", cof.reshape(3, 3, n), g[36:].reshape(3, 2, n))  # cof @ [b | A[:, 0]]
+        x = y[:, :, 0] / y[:, :1, 1]
+        return x.reshape(lead + (3,))
+
     def solve(
         self, uv: np.ndarray, w: np.ndarray, depth: np.ndarray | None = None, check: bool = False
     ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
@@ -125,42 +330,49 @@ class Triangulator:
         Returns X (..., 3), non-finite or meaningless where fewer than 2 views have weight; with
         ``check=True`` also ok (...,), False (and X NaN) where the system is (nearly) singular.
         """
-        ww = w * w if depth is None else (w / depth) ** 2
-        sk = ww[..., None] / (uv * (uv * self._n33 - self._n3k) + self._nkk)  # (..., C, 2)
-        suv = sk * uv
-        if suv.shape != sk.shape:
-            suv, sk = np.broadcast_arrays(suv, sk)
-        F = np.concatenate([suv * uv, suv, sk], axis=-1)  # (..., C, 6)
-        lead = F.shape[:-2]
-        R = self._GT @ F.reshape(-1, F.shape[-2] * 6).T  # (12, N): A.ravel() (9) and b (3)
-        g = R[_COF]
-        cof = g[0] * g[1] - g[2] * g[3]
-        det = (R[:3] * cof[:3]).sum(0)
+        uv = np.asarray(uv, dtype=float)
+        w = np.asarray(w, dtype=float)
         with np.errstate(divide="ignore", invalid="ignore"):
+            if not check:
+                return self._solve(uv, w, depth)
+            R, lead = self._normal(uv, w, depth)
+            g = R[_COF]
+            cof = g[0] * g[1] - g[2] * g[3]
+            det = (R[:3] * cof[:3]).sum(0)
             x = np.einsum("ijn,jn->in", cof.reshape(3, 3, -1), R[9:]) / det
-        if not check:
-            return x.T.reshape(*lead, 3)
-        tr = R[0] + R[4] + R[8]
-        ok = det > _SINGULAR * tr * tr * tr
+            tr = R[0] + R[4] + R[8]
+            ok = det > _SINGULAR * tr * tr * tr
         x[:, ~ok] = np.nan
         return x.T.reshape(*lead, 3), ok.reshape(lead)
 
     def project(self, X: np.ndarray) -> np.ndarray:
         """Points X (..., 3) -> homogeneous image coordinates (..., C, 3) in every camera."""
+        X = np.asarray(X, dtype=float)
         with np.errstate(invalid="ignore"):
-            h = X @ self._Pm + self._Pt
-        return h.reshape(*h.shape[:-1], self.n_cameras, 3)
+            return self._project(X)
+
+    def _project(self, X: np.ndarray) -> np.ndarray:
+        h = X.reshape(-1, 3) @ self._Pm
+        h += self._Pt
+        return h.reshape(X.shape[:-1] + (self.n_cameras, 3))
+
+    def _errors2(self, X: np.ndarray, uv: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`errors2` without error-state handling (callers use ``np.errstate``)."""
+        h = self._project(X)
+        z = h[..., 2]
+        p = h[..., :2] / z[..., None]
+        p -= uv
+        p *= p
+        e2 = p[..., 0] + p[..., 1]
+        behind = z <= 0
+        if np.count_nonzero(behind):
+            e2[behind] = np.inf
+        return e2, z
 
     def errors2(self, X: np.ndarray, uv: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Squared reprojection errors (..., C), px^2 (inf behind a camera, NaN for NaN X), and depths."""
-        h = self.project(X)
-        z = h[..., 2]
         with np.errstate(divide="ignore", invalid="ignore"):
-            du = h[..., 0] / z - uv[..., 0]
-            dv = h[..., 1] / z - uv[..., 1]
-        e2 = du * du + dv * dv
-        e2[z <= 0] = np.inf
-        return e2, z
+            return self._errors2(np.asarray(X, dtype=float), np.asarray(uv, dtype=float))
 
     def errors(self, X: np.ndarray, uv: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Reprojection errors (..., C) in pixels (inf behind a camera) and depths (..., C)."""
@@ -188,16 +400,15 @@ class Triangulator:
         M = w.shape[0]
         pm = self._pair_mask[None]
         wp = (valid[:, None, :] & pm).astype(float)  # (M, H, C)
-        Xh = self.solve(uv[:, None], wp)  # (M, H, 3)
-        e2, _ = self.errors2(Xh, uv[:, None])  # (M, H, C)
-        with np.errstate(invalid="ignore"):
-            r = e2 / thr2
-            inl = valid[:, None, :] & (r < 1.0)
-            cost = (np.where(inl, r, 1.0) * w[:, None, :]).sum(-1)
-            if prior is not None:
-                d = Xh - prior[:, None]
-                rp = (d * d).sum(-1) * (prior_scale * prior_scale / np.mean(thr2))[:, None]
-                cost += np.where(rp < 1.0, rp, 1.0) * (rp == rp)
+        Xh = self._solve(uv[:, None], wp)  # (M, H, 3)
+        e2, _ = self._errors2(Xh, uv[:, None])  # (M, H, C)
+        r = e2 / thr2
+        inl = valid[:, None, :] & (r < 1.0)
+        cost = (np.where(inl, r, 1.0) * w[:, None, :]).sum(-1)
+        if prior is not None:
+            d = Xh - prior[:, None]
+            rp = (d * d).sum(-1) * (prior_scale * prior_scale / np.mean(thr2))[:, None]
+            cost += np.where(rp < 1.0, rp, 1.0) * (rp == rp)
         pair_ok = (inl | ~pm).all(-1) & (wp.sum(-1) == 2)
         cost = np.where(pair_ok, cost, np.inf)
         best = np.argmin(cost, axis=1)
@@ -231,16 +442,17 @@ class Triangulator:
             thr = thr.reshape(C)
         if not np.all(thr > 0):
             raise ValueError(f"threshold must be > 0 pixels, got {threshold!r}")
-        if depth is not None:
-            depth = np.asarray(depth, dtype=float)
-            if depth.shape != (M, C):
-                raise ValueError(f"depth must have shape ({M}, {C}), got {depth.shape}")
-            depth = np.where(np.isfinite(depth) & (depth > 0), depth, 1.0)
-        with np.errstate(invalid="ignore"):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            if depth is not None:
+                depth = np.asarray(depth, dtype=float)
+                if depth.shape != (M, C):
+                    raise ValueError(f"depth must have shape ({M}, {C}), got {depth.shape}")
+                depth = np.where(np.isfinite(depth) & (depth > 0), depth, 1.0)
             valid = (w > 0) & np.isfinite(w) & np.isfinite(uv).all(-1)
-        uv = np.where(valid[..., None], uv, 0.0)
-        w = np.where(valid, w, 0.0)
-        return self._robust(uv, w, valid, thr * thr, int(min_views), depth, depth_weighting)
+            uv = np.where(valid[..., None], uv, 0.0)
+            w = np.where(valid, w, 0.0)
+            thr2 = thr * thr
+            return self._robust(uv, w, valid, thr2, int(min_views), depth, depth_weighting)
 
     def _robust(
         self,
@@ -253,62 +465,33 @@ class Triangulator:
         depth_weighting: bool = True,
         prior: np.ndarray | None = None,
         prior_scale: np.ndarray | None = None,
+        thr2_clean: np.ndarray | float | None = None,
     ) -> TriangulationResult:
         """:meth:`robust` on validated inputs (w = 0 and finite uv where not valid; thr2 in px^2).
 
         ``prior`` (M, 3) / ``prior_scale`` (M,): optional expected positions (NaN = none) and
-        pixels per world unit, used to break ties between RANSAC hypotheses.
+        pixels per world unit, used to break ties between RANSAC hypotheses. ``thr2_clean``:
+        ``0.25 * thr2`` when the caller has it at hand. Runs without error-state handling:
+        callers use ``np.errstate(divide="ignore", invalid="ignore")``.
         """
-        # Stage 1: all views at once. A point is done when every view fits within half the
-        # threshold (a least-squares fit spreads a moderate outlier over all views, so "all
-        # within the threshold" alone could hide one).
-        X = self.solve(uv, w, depth)
-        e2, z = self.errors2(X, uv)
-        mask = valid & (e2 < thr2)
-        clean = valid & (e2 < 0.25 * thr2)
-        diff = clean != valid
-        bad = np.flatnonzero(diff.any(-1) & (valid.sum(-1) >= min_views)) if diff.any() else diff[:0, 0]
-        refit = depth is None and depth_weighting
-        if bad.size:
-            # Stage 2: RANSAC over view pairs (MSAC score), then refits of the consensus set.
-            vb, wb, uvb = valid[bad], w[bad], uv[bad]
-            if prior is None:
-                mb = self._ransac_pairs(uvb, wb, vb, thr2)
-            else:
-                mb = self._ransac_pairs(uvb, wb, vb, thr2, prior[bad], prior_scale[bad])
-            db = None if depth is None else depth[bad]
-            for it in range(4):
-                Xb = self.solve(uvb, wb * mb, db)
-                eb, zb = self.errors2(Xb, uvb)
-                if it == 0 and db is None and depth_weighting:
-                    db = np.where(zb > 0, zb, 1.0)  # inverse-depth weights from now on
-                    continue
-                new = vb & (eb < thr2)
-                if it == 3 or (new == mb).all():
-                    mb &= eb < thr2
-                    break
-                mb = new
-            mask[bad] = mb
-            X[bad] = Xb
-            e2[bad] = eb
-        if refit:
-            # No depth prior: one refit with inverse-depth weights (residuals ~ pixels).
-            rows = slice(None)
-            if bad.size:
-                rows = np.ones(len(mask), dtype=bool)
-                rows[bad] = False
-            mr = mask[rows]
-            Xr = self.solve(uv[rows], w[rows] * mr, np.where(mr, z[rows], 1.0))
-            er, _ = self.errors2(Xr, uv[rows])
-            X[rows] = Xr
-            e2[rows] = er
-            mask[rows] = mr & (er < thr2)
-        nv = mask.sum(-1)
-        keep = nv >= min_views
-        inliers = mask & keep[:, None]
-        points = np.where(keep[:, None], X, np.nan)
-        errors = np.sqrt(np.where(inliers, e2, np.nan))
-        return TriangulationResult(points, inliers, errors, np.where(keep, nv, 0))
+        if thr2_clean is None:
+            thr2_clean = 0.25 * thr2
+        if np.ndim(thr2):
+            thr2 = np.reshape(thr2, (-1, 1))
+            thr2_clean = np.reshape(thr2_clean, (-1, 1))
+        X, inl, err, nv = self._robust_p(
+            np.ascontiguousarray(uv.transpose(2, 1, 0)),
+            np.ascontiguousarray(w.T),
+            np.ascontiguousarray(valid.T),
+            thr2,
+            thr2_clean,
+            min_views,
+            None if depth is None else np.ascontiguousarray(depth.T),
+            depth_weighting,
+            prior,
+            prior_scale,
+        )
+        return TriangulationResult(X.T, inl.T, err.T, nv)
 
 
 def project_points(P: np.ndarray, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
