@@ -455,3 +455,82 @@ def test_parse_heatmaps_equals_official_oracle_on_random_cases():
             refined += int(np.count_nonzero((got[:, :, 2] > 0) & (raw[:, :, 2] == 0)))
     assert ambiguous < compared, ambiguous  # the generator mostly makes well-defined cases
     assert people_seen > 200 and refined > 100  # the cases exercise grouping and refine
+
+
+# ----------------------------------------------------------------------------------------------
+# Every search branch (dense / sparse peaks, direct / tag-bounded / chunked refine) is exact
+# ----------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("branches", [
+    {"_DENSE_FRACTION": 0.0, "_DIRECT_BLOCKS": 0, "_CHUNK_BLOCKS": 1, "_SEED_BLOCKS": 1},
+    {"_DENSE_FRACTION": 2.0, "_DIRECT_BLOCKS": 10_000},
+    {"_DENSE_FRACTION": 2.0, "_DIRECT_BLOCKS": 2, "_CHUNK_BLOCKS": 3},
+])
+def test_search_branches_equal_the_oracle(monkeypatch, branches):
+    import ros2_mvpose.pose2d.grouping as grouping
+
+    for name, value in branches.items():
+        monkeypatch.setattr(grouping, name, value)
+    rng = np.random.default_rng(77)
+    compared = 0
+    while compared < 25:
+        det, tag, params = random_case(rng)
+        try:
+            want, want_scores = oracle_parse(det, tag, **params)
+        except Ambiguous:
+            continue
+        got, got_scores = parse_heatmaps(det, tag, **params)
+        assert got.shape == want.shape, params
+        np.testing.assert_array_equal(got, want, err_msg=str(params))
+        # person scores: mean in float64 (the oracle's float32 mean may differ by one ulp)
+        np.testing.assert_allclose(got_scores, want_scores, atol=1e-6, rtol=0)
+        compared += 1
+
+
+# ----------------------------------------------------------------------------------------------
+# Realistic size: 10 people on 512x512 maps (and a size that is not a multiple of 8)
+# ----------------------------------------------------------------------------------------------
+def scipy_matcher(cost, dist, n_grouped, thr):
+    """Minimum-cost assignment of the padded cost matrix (the enumeration is too large here)."""
+    from scipy.optimize import linear_sum_assignment
+
+    rows, cols = linear_sum_assignment(cost)
+    return list(zip(rows.tolist(), cols.tolist()))
+
+
+def realistic_maps(rng, h, w, n_people=10, dim=2, noise=0.0):
+    """Network-like maps: smooth background tags (built at 1/4 and upsampled), person tags
+    around each joint, Gaussian joint blobs, ~20 % of the joints missing."""
+    from scipy.ndimage import gaussian_filter, zoom
+
+    hq, wq = -(-h // 4), -(-w // 4)
+    tagq = gaussian_filter(rng.uniform(-3, 3, (J, hq, wq, dim)), (0, 3, 3, 0))
+    det = rng.uniform(-noise, noise, (J, h, w)) if noise else np.zeros((J, h, w))
+    ys, xs = np.mgrid[0:h, 0:w]
+    for k in range(n_people):
+        ox, oy = rng.uniform(40, w - 40), rng.uniform(40, h - 40)
+        tag = np.concatenate([[k * 1.5 - 7], rng.uniform(-3, 3, dim - 1)])
+        for j in range(J):
+            if rng.uniform() < 0.8:
+                cx, cy = np.clip(ox + rng.normal(0, 25), 0, w - 1), np.clip(oy + rng.normal(0, 40),
+                                                                            0, h - 1)
+                g = rng.uniform(0.3, 0.9) * np.exp(-((xs - cx) ** 2 + (ys - cy) ** 2) / 32.0)
+                det[j] = np.maximum(det[j], g)
+                qx, qy = int(cx / 4), int(cy / 4)
+                tagq[j, max(qy - 2, 0):qy + 3, max(qx - 2, 0):qx + 3] = tag
+    tags = zoom(tagq, (1, h / hq, w / wq, 1), order=1)[:, :h, :w]
+    return det.astype(np.float32), tags.astype(np.float32)
+
+
+@pytest.mark.parametrize("h, w, dim, noise", [(512, 512, 2, 0.0), (512, 512, 2, 0.03),
+                                              (300, 452, 1, 0.01)])
+def test_ten_people_realistic_maps_equal_the_full_map_reference(monkeypatch, h, w, dim, noise):
+    rng = np.random.default_rng(h + w + dim)
+    det, tag = realistic_maps(rng, h, w, dim=dim, noise=noise)
+    monkeypatch.setitem(oracle_parse.__globals__, "oracle_max_match", scipy_matcher)
+    want, want_scores = oracle_parse(det, tag)
+    got, got_scores = parse_heatmaps(det, tag)
+    assert len(got) >= 10
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_allclose(got_scores, want_scores, atol=1e-6, rtol=0)
+    raw, _ = parse_heatmaps(det, tag, refine=False)
+    assert np.count_nonzero((got[:, :, 2] > 0) & (raw[:, :, 2] == 0)) > 10  # refine ran
