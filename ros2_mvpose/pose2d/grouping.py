@@ -476,7 +476,8 @@ def parse_heatmaps(
                            ignore_too_much)
     if adjust:
         _adjust(people, det)
-    scores = people[:, :, 2].astype(np.float64).mean(axis=1).astype(np.float32)
+    # the official person score: a float32 mean of the float32 joint scores (before refine)
+    scores = people[:, :, 2].mean(axis=1, dtype=np.float32)
     if refine:
         _refine(people, det, tag, block_max, peaks)
     return people, scores
