@@ -82,3 +82,53 @@ def test_reconstructor_single_person_shortcut_matches_general_path():
                 np.testing.assert_allclose(getattr(pa, name), getattr(pb, name), rtol=1e-9, atol=1e-9)
                 np.testing.assert_array_equal(getattr(pa, name), getattr(pc, name))
         assert np.nanmean(np.linalg.norm(a[0].joints - seq.joints[f][0], axis=-1)) < 0.05
+
+
+def _same_people(a, b):
+    assert [p.id for p in a] == [p.id for p in b]
+    for pa, pb in zip(a, b, strict=True):
+        assert pa.stamp == pb.stamp
+        np.testing.assert_array_equal(pa.n_views, pb.n_views)
+        for name in ("joints", "scores", "reprojection_error"):
+            np.testing.assert_allclose(getattr(pa, name), getattr(pb, name), rtol=1e-12, atol=1e-12)
+
+
+def test_reconstructor_single_track_fast_path_matches_general_path():
+    """One tracked person, at most one detection per camera: the dedicated steady-state update
+    gives the same people, frame by frame, as the general path (private switch off), through
+    noise, gross outliers, missing cameras, a distorted camera, smoothing and a person who
+    leaves and comes back."""
+    cams = ring_rig(5, jitter=0.05, seed=7)
+    cams[2] = cams[2].with_intrinsics(dist=np.array([-0.12, 0.03, 0.001, -0.0005, 0.0]))
+    n = 160
+    seq = walking_people(1, n, seed=8)
+    rng = np.random.default_rng(9)
+    for smoothing in (False, True):
+        fast, general = Reconstructor(cams, smoothing=smoothing), Reconstructor(cams, smoothing=smoothing)
+        general._single_fast_path = False
+        taken = []
+        single = fast._update_single
+
+        def counted(*args, _single=single, _taken=taken):
+            out = _single(*args)
+            _taken.append(out is not None)
+            return out
+
+        fast._update_single = counted
+        for f in range(n):
+            views, _ = render_views(cams, seq.joints[f], rng=rng, noise_px=2.0, outlier_rate=0.08)
+            if f % 7 == 3:
+                views[f % 5] = np.zeros((0, 17, 3))  # a camera sees nobody
+            if f % 11 == 5:
+                views[(f + 1) % 5] = None  # a camera without a frame
+            if 60 <= f < 64:
+                views = [np.zeros((0, 17, 3))] * 5  # the person is gone for a moment
+            if f % 13 == 0:
+                v = views[1]
+                v[:, f % 17, 2] = 0.0  # a joint missed in one view
+            a = fast.update(views, seq.stamps[f])
+            b = general.update(views, seq.stamps[f])
+            _same_people(a, b)
+            assert len(fast._tracker.tracks) == len(general._tracker.tracks)
+        assert sum(taken) > n // 2  # the fast path ran most of the time
+        assert not all(taken)  # and fell back to the general path at times

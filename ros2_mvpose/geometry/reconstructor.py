@@ -153,6 +153,7 @@ class Reconstructor:
         self._cameras = list(cameras)
         self._rebuild()
         self._last_stamp: float | None = None
+        self._single_fast_path = True  # private switch (tests compare against the general path)
 
     # ------------------------------------------------------------------ cameras
     @property
@@ -248,6 +249,7 @@ class Reconstructor:
         self._strong_views = min(3, len(cams))
         self._cam_key: tuple[int, ...] | None = None  # detection layout of the last frame set
         self._cam_arr = np.zeros(0, dtype=np.intp)
+        self._at_most_one = False  # at most one detection per camera in the last layout
 
     # ------------------------------------------------------------------ state
     def reset(self) -> None:
@@ -325,6 +327,7 @@ class Reconstructor:
             self._athr_det = self._athr[cam]
             # One detection in every camera: a single person needs no scatter into views.
             self._one_per_camera = len(cam_ids) == len(self._cameras) and max(counts) == 1
+            self._at_most_one = max(counts) == 1
         A = np.concatenate(arrays) if len(arrays) > 1 else arrays[0]
         s = A[..., 2]
         raw = A[..., :2]
@@ -387,6 +390,10 @@ class Reconstructor:
         """:meth:`update` on validated input (runs under ``np.errstate``)."""
         tracker = self._tracker
         T = len(tracker.tracks) if self.use_track_prior else 0
+        if T == 1 and self._single_fast_path and self._at_most_one and uv.shape[0] >= self.min_views:
+            people = self._update_single(t, uv, raw, w, cam)
+            if people is not None:
+                return people
         pred = proj = zpred = None
         if T and uv.shape[0]:
             # Tracks' predicted joints in every camera, planar layout: (3, C, T*17).
@@ -410,7 +417,19 @@ class Reconstructor:
         # Start-up births need >= 3 cameras on some joint (2-view clusters can be epipolar ghosts).
         strong = np.maximum.reduce(n_views, -1) >= self._strong_views
         tracks = tracker.update(joints, t, strong, hints)
-        smooth = tracker.smoothing
+        return self._people(tracks, joints, scores, errors, n_views, t)
+
+    def _people(
+        self,
+        tracks: list[Any],
+        joints: np.ndarray,
+        scores: np.ndarray,
+        errors: np.ndarray,
+        n_views: np.ndarray,
+        t: float,
+    ) -> list[Skeleton3D]:
+        """The reported people (confirmed tracks, sorted by id) of one frame set."""
+        smooth = self._tracker.smoothing
         people = []
         for i, trk in enumerate(tracks):
             if trk is not None:
@@ -419,6 +438,46 @@ class Reconstructor:
         if len(people) > 1:
             people.sort(key=_by_id)
         return people
+
+    def _update_single(
+        self, t: float, uv: np.ndarray, raw: np.ndarray, w: np.ndarray, cam: np.ndarray
+    ) -> list[Skeleton3D] | None:
+        """The steady state of one live track with at most one detection per camera, every
+        detection gating to it: the arithmetic of the general path with none of its bookkeeping.
+        Returns None (nothing changed) when that case does not hold: the caller then runs the
+        general path."""
+        tracker = self._tracker
+        C = len(self._cameras)
+        pred = tracker.predict(t)  # (1, 17, 3)
+        tri = self._tri
+        h = tri._Pp @ pred.reshape(J, 3).T
+        h += tri._planar_consts(J)[3]
+        h = h.reshape(3, C, J)
+        zpred = h[2]  # (C, 17) depths
+        proj = h[:2] / np.where(zpred > 0, zpred, np.nan)  # (2, C, 17) ideal pixels
+        aff = _track_affinities_p(
+            proj.reshape(2, C, 1, J), uv, w, cam, self._athr_det, self.min_common_joints
+        )
+        if not np.minimum.reduce(aff, None) >= self.min_affinity:
+            return None  # some detection does not gate to the track
+        if self._one_per_camera:
+            UV = np.ascontiguousarray(uv.transpose(2, 0, 1))  # camera c is detection c
+            W = w
+        else:
+            UV = np.zeros((2, C, J))
+            UV[:, cam] = uv.transpose(2, 0, 1)
+            W = np.zeros((C, J))
+            W[cam] = w
+        depth = np.where(zpred > 0, zpred, 1.0)
+        scale = np.add.reduce(self._focal_col / depth, 0) / C
+        joints, scores, errors, n_views, keep = self._fit(
+            UV, W, depth, pred.reshape(J, 3), scale, 1, np.zeros(cam.size, dtype=np.intp), cam, raw
+        )
+        if keep is not None:
+            return None  # too few joints: the general path drops the person
+        strong = np.maximum.reduce(n_views, -1) >= self._strong_views
+        tracks = tracker._update_steady(joints, t, strong)
+        return self._people(tracks, joints, scores, errors, n_views, t)
 
     # ------------------------------------------------------------------ association
     def _associate(
@@ -552,6 +611,25 @@ class Reconstructor:
             depth = np.where(zt > 0, zt, 1.0)
             prior = prior.reshape(M, 3)
             scale = np.add.reduce(self._focal_col / depth, 0) / C  # mean over the cameras
+        return self._fit(UV, W, depth, prior, scale, N, ci, cc, raws)
+
+    def _fit(
+        self,
+        UV: np.ndarray,
+        W: np.ndarray,
+        depth: np.ndarray | None,
+        prior: np.ndarray | None,
+        scale: np.ndarray | None,
+        N: int,
+        ci: np.ndarray,
+        cc: np.ndarray,
+        raws: np.ndarray,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+        """Robust fit of N persons in the planar layout (UV (2, C, N*17), W and depth (C, N*17),
+        prior (N*17, 3), scale (N*17,)); ``ci``, ``cc``, ``raws``: person row, camera and raw
+        pixels (D', 17, 2) of each used detection. Returns what :meth:`_triangulate` does."""
+        C = len(self._cameras)
+        M = N * J
         X, inl, errs, nv = self._tri._robust_p(
             UV, W, W > 0, self._thr2p, self._thr2p_clean, self.min_views, depth, True, prior, scale
         )
