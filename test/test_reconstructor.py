@@ -250,9 +250,18 @@ def test_bad_calibration_and_parameters():
         rec.set_camera(3, cams[0])
     with pytest.raises(ValueError, match="not a Camera"):
         Reconstructor([cams[0], object()])
-    for kw in ({"min_views": 1}, {"min_score": 1.5}, {"reprojection_threshold": -2.0},
-               {"association_threshold": 0.0}, {"min_affinity": 2.0}, {"min_joints": 0},
-               {"track_max_distance": 0.0}, {"n_init": 0}, {"max_age": -1.0}, {"min_views": 2.5}):
+    for kw in (
+        {"min_views": 1},
+        {"min_score": 1.5},
+        {"reprojection_threshold": -2.0},
+        {"association_threshold": 0.0},
+        {"min_affinity": 2.0},
+        {"min_joints": 0},
+        {"track_max_distance": 0.0},
+        {"n_init": 0},
+        {"max_age": -1.0},
+        {"min_views": 2.5},
+    ):
         with pytest.raises(ValueError):
             Reconstructor(cams, **kw)
 
@@ -269,3 +278,33 @@ def test_units_free_association_on_a_large_scene():
     assert len(people) == 2
     for _k, (_p, err) in match(gt, people).items():
         assert err < 0.01 * s
+
+
+def test_a_flood_of_detections_is_capped_per_view():
+    """A broken 2D model or a crowd: 400 spurious detections per view next to one real person
+    stay fast (at most max_people_per_view per camera reach association) and the person is found."""
+    import time
+
+    from ros2_mvpose.geometry import Reconstructor
+    from ros2_mvpose.geometry.synthetic import ring_rig, walking_people
+
+    cams = ring_rig(5, image_size=(640, 480), focal=500.0)
+    seq = walking_people(1, 3, fps=10.0, seed=4)
+    rng = np.random.default_rng(0)
+    rec = Reconstructor(cams, max_people_per_view=20)
+    t0 = time.process_time()
+    for f in range(3):
+        kps = []
+        for cam in cams:
+            real = np.concatenate([cam.project(seq.joints[f]), np.full((1, 17, 1), 0.95)], axis=-1)
+            junk = np.concatenate(
+                [rng.uniform(0, 640, (400, 17, 2)), rng.uniform(0.1, 0.3, (400, 17, 1))], axis=-1
+            )
+            kps.append(np.concatenate([junk[:200], real, junk[200:]]))
+        people = rec.update(kps, float(f) / 10)
+    assert time.process_time() - t0 < 20.0
+    assert len(people) >= 1
+    best = min(np.nanmean(np.linalg.norm(p.joints - seq.joints[2][0], axis=1)) for p in people)
+    assert best < 0.01
+    with pytest.raises(ValueError, match="max_people_per_view"):
+        Reconstructor(cams, max_people_per_view=0)

@@ -81,6 +81,9 @@ class Reconstructor:
             Default 5.
         min_common_joints: joints two detections (or a detection and a track) must share to be
             compared. Default 3.
+        max_people_per_view: at most this many detections per camera go into association (the
+            highest mean score first), so a crowd or a broken 2D model cannot make the quadratic
+            association explode. Default 30 (COCO's maximum people per image).
         track_max_distance: tracking gate, mean joint distance in metres between a track's
             prediction (or last position) and a new skeleton. Default 0.5 m.
         n_init: consecutive frame sets before a new person is reported (birth hysteresis;
@@ -113,6 +116,7 @@ class Reconstructor:
         min_affinity: float = 0.5,
         min_joints: int = 5,
         min_common_joints: int = 3,
+        max_people_per_view: int = 30,
         track_max_distance: float = 0.5,
         n_init: int = 2,
         max_age: float = 1.0,
@@ -123,7 +127,8 @@ class Reconstructor:
         use_track_prior: bool = True,
     ) -> None:
         for name, v, lo in (("min_views", min_views, 2), ("min_joints", min_joints, 1),
-                            ("min_common_joints", min_common_joints, 1)):
+                            ("min_common_joints", min_common_joints, 1),
+                            ("max_people_per_view", max_people_per_view, 1)):
             if isinstance(v, bool) or int(v) != v or v < lo:
                 raise ValueError(f"Reconstructor: {name} must be an integer >= {lo}, got {v!r}")
         if not (0.0 <= float(min_score) <= 1.0):
@@ -138,6 +143,7 @@ class Reconstructor:
         self.association_fraction = _positive("association_fraction", association_fraction)
         self.min_affinity = float(min_affinity)
         self.min_joints = int(min_joints)
+        self.max_people_per_view = int(max_people_per_view)
         self.min_common_joints = int(min_common_joints)
         self.use_track_prior = bool(use_track_prior)
         self._tracker = Tracker(
@@ -312,6 +318,9 @@ class Reconstructor:
                     f"keypoints2d[{c}] (camera {self._names[c]!r}): expected shape (P, {J}, 3) "
                     f"(u, v, score), got {a.shape}"
                 )
+            if a.shape[0] > self.max_people_per_view:  # keep the most confident detections
+                mean_score = np.nan_to_num(a[:, :, 2], nan=-1.0).mean(axis=1)
+                a = a[np.sort(np.argsort(-mean_score, kind="stable")[: self.max_people_per_view])]
             arrays.append(a)
             cam_ids.append(c)
         if not arrays:
