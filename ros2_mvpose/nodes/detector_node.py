@@ -91,6 +91,13 @@ _PARAMETER_ROWS: tuple[tuple[str, Any, str, str], ...] = (
         "Average the model with its horizontally flipped input (slower, more accurate).",
         "bool",
     ),
+    (
+        "runtime",
+        "torch",
+        "HigherHRNet inference runtime: torch, or onnxruntime (CPU only; needs the onnxruntime package; "
+        "measured 1.2x faster than torch on a 2-core CPU, BENCHMARKS.md).",
+        "string",
+    ),
     ("timing_delay", 0.0, "Seconds the 'timing' backend sleeps per set (stands in for the model).", "double"),
     ("slop", 0.05, "Maximum spread of header stamps within a synchronized set, seconds.", "double"),
     ("queue_size", 10, "Images kept per camera while waiting for a set (per-camera queue bound).", "int"),
@@ -195,7 +202,11 @@ def create_backend_from_params(p: dict[str, Any]) -> tuple[Any, str]:
 
     kw: dict[str, Any] = {}
     if name in ("auto", "higherhrnet"):  # "auto" passes on only what the chosen backend accepts
-        kw = {"input_size": int(p["input_size"]), "flip_test": bool(p["flip_test"])}
+        kw = {
+            "input_size": int(p["input_size"]),
+            "flip_test": bool(p["flip_test"]),
+            "runtime": str(p["runtime"]),
+        }
     return select_backend(name, checkpoint=p["checkpoint"] or None, device=p["device"], **kw)
 
 
