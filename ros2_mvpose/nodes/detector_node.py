@@ -33,7 +33,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
@@ -527,27 +526,9 @@ class DetectorNode(Node):
 
 def main(args: list[str] | None = None) -> int:
     """Entry point: ``detector_node --ros-args -p image_topics:=[...] ...``."""
-    from rclpy.executors import ExternalShutdownException
+    from ros2_mvpose.nodes.node_main import spin_node
 
-    from ros2_mvpose.ros.dds import apply_large_image_profile
-
-    apply_large_image_profile()  # before the DDS participant exists (see ros2_mvpose.ros.dds)
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = DetectorNode()
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    except ValueError as exc:
-        print(f"detector_node: {exc}", file=sys.stderr)
-        return 2
-    finally:
-        if node is not None:
-            node.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()
-    return 0
+    return spin_node(DetectorNode, "detector_node", args)
 
 
 if __name__ == "__main__":

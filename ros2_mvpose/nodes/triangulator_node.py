@@ -588,27 +588,9 @@ class TriangulatorNode(Node):
 
 def main(args: list[str] | None = None) -> int:
     """Entry point: ``triangulator_node --ros-args --params-file config/multi_cam.yaml``."""
-    from rclpy.executors import ExternalShutdownException
+    from ros2_mvpose.nodes.node_main import spin_node
 
-    from ros2_mvpose.ros.dds import apply_large_image_profile
-
-    apply_large_image_profile()  # before the DDS participant exists (see ros2_mvpose.ros.dds)
-    rclpy.init(args=args if args is not None else sys.argv)
-    node = None
-    try:
-        node = TriangulatorNode()
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    except (ValueError, FileNotFoundError) as exc:
-        print(f"triangulator_node: {exc}", file=sys.stderr)
-        return 2
-    finally:
-        if node is not None:
-            node.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()
-    return 0
+    return spin_node(TriangulatorNode, "triangulator_node", args)
 
 
 if __name__ == "__main__":
