@@ -47,19 +47,12 @@ def fail(msg: str, code: int = 2) -> int:
 
 
 def find_sample_dir() -> Path:
-    """The built-in sample: ``./sample`` in a source checkout, else the installed share folder."""
-    here = Path(__file__).resolve().parents[2] / "sample"
-    if (here / "rig.yaml").exists():
-        return here
-    try:
-        from ament_index_python.packages import get_package_share_directory
+    """The built-in sample folder (``sample/`` of a source checkout or of the installed share folder)."""
+    from ros2_mvpose.resources import find_data_file
 
-        share = Path(get_package_share_directory("ros2_mvpose")) / "sample"
-        if (share / "rig.yaml").exists():
-            return share
-    except Exception:
-        pass
-    share = Path(sys.prefix) / "share" / "ros2_mvpose" / "sample"
-    if (share / "rig.yaml").exists():
-        return share
-    raise FileNotFoundError("the built-in sample (sample/rig.yaml) was not found; run `mvpose sample render`")
+    try:
+        return find_data_file("sample/rig.yaml").parent
+    except FileNotFoundError as exc:
+        raise FileNotFoundError(
+            f"the built-in sample (sample/rig.yaml) was not found ({exc}); run `mvpose sample render`"
+        ) from None

@@ -23,13 +23,11 @@ node goes on with the next set.
 
 from __future__ import annotations
 
-import os
 import sys
 import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -38,6 +36,7 @@ from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
 from sensor_msgs.msg import Image, PointCloud2
 
+from ros2_mvpose.resources import find_data_file
 from ros2_mvpose.ros import diagnostics as diag
 from ros2_mvpose.ros.image_conversion import (
     ImageConversionError,
@@ -46,6 +45,7 @@ from ros2_mvpose.ros.image_conversion import (
     image_msg_to_bgr,
     validate_image_msg,
 )
+from ros2_mvpose.ros.node_utils import Throttle, stamp_to_sec
 from ros2_mvpose.ros.params import ParamSpec, as_specs, declare_parameters
 from ros2_mvpose.ros.pointcloud import keypoints_to_cloud
 from ros2_mvpose.ros.qos import result_qos, sensor_qos
@@ -148,31 +148,6 @@ def camera_name_from_topic(topic: str) -> str:
     return parts[-2] if len(parts) >= 2 else (parts[0] if parts else topic)
 
 
-def resolve_path(path: str) -> Path:
-    """An existing file given absolute, or relative to the cwd, the package share dir or the source tree."""
-    p = Path(os.path.expanduser(path))
-    if p.is_absolute():
-        if p.exists():
-            return p
-        raise FileNotFoundError(f"{p} does not exist")
-    tried = [Path.cwd() / p, Path(sys.prefix) / "share" / "ros2_mvpose" / p]
-    try:
-        from ament_index_python.packages import get_package_share_directory
-
-        tried.insert(1, Path(get_package_share_directory("ros2_mvpose")) / p)
-    except Exception:  # noqa: BLE001 - not installed through ament
-        pass
-    tried.append(Path(__file__).resolve().parents[2] / p)
-    for cand in tried:
-        if cand.exists():
-            return cand
-    raise FileNotFoundError(f"{path} not found; tried {', '.join(map(str, tried))}")
-
-
-def stamp_to_sec(stamp) -> float:
-    return float(stamp.sec) + 1e-9 * float(stamp.nanosec)
-
-
 class TimingBackend:
     """Stand-in for a 2D model in latency benchmarks: sleeps ``delay`` s per set, finds nobody."""
 
@@ -207,24 +182,6 @@ def create_backend_from_params(p: dict[str, Any]) -> tuple[Any, str]:
             "runtime": str(p["runtime"]),
         }
     return select_backend(name, checkpoint=p["checkpoint"] or None, device=p["device"], **kw)
-
-
-class _Throttle:
-    """One event per key every ``period`` seconds (monotonic)."""
-
-    def __init__(self, period: float):
-        self.period = float(period)
-        self._last: dict[Any, float] = {}
-        self._lock = threading.Lock()
-
-    def allow(self, key: Any) -> bool:
-        now = time.monotonic()
-        with self._lock:
-            last = self._last.get(key)
-            if last is not None and now - last < self.period:
-                return False
-            self._last[key] = now
-            return True
 
 
 @dataclass
@@ -289,7 +246,7 @@ class DetectorNode(Node):
         self.get_logger().info(reason)
         self.get_logger().info(f"image conversion: {cv_bridge_status()}")
 
-        self._throttle = _Throttle(p["error_throttle"])
+        self._throttle = Throttle(p["error_throttle"])
         self._lock = threading.Lock()
         self.cameras = [_CameraStats() for _ in range(n)]
         self.latency = {k: diag.LatencyStats() for k in ("conversion", "model", "publish", "total", "age")}
@@ -378,7 +335,7 @@ class DetectorNode(Node):
             raise ValueError("no image topics: set the image_topics or rig_file parameter")
         from ros2_mvpose.geometry.rig import load_rig
 
-        rig = load_rig(resolve_path(p["rig_file"]))
+        rig = load_rig(find_data_file(p["rig_file"]))
         if len(rig.cameras) == 0:
             raise ValueError(f"rig file {p['rig_file']} has no cameras")
         return [c.image_topic for c in rig.cameras], [c.name for c in rig.cameras]

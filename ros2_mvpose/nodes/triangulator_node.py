@@ -28,11 +28,9 @@ an error log naming the camera and the problem, throttled per camera and problem
 from __future__ import annotations
 
 import inspect
-import os
 import re
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -46,8 +44,10 @@ from sensor_msgs.msg import CameraInfo, PointCloud2
 from std_msgs.msg import Header
 from visualization_msgs.msg import MarkerArray
 
+from ros2_mvpose.resources import find_data_file as resolve_data_path
 from ros2_mvpose.ros.diagnostics import OK, WARN, LatencyStats, RateMeter, make_array, make_status
 from ros2_mvpose.ros.markers import SkeletonMarkerPublisher, camera_frustum_markers
+from ros2_mvpose.ros.node_utils import Throttle, stamp_to_sec
 from ros2_mvpose.ros.params import ParamSpec, declare_parameters
 from ros2_mvpose.ros.pointcloud import CloudFormatError, cloud_to_keypoints, skeletons_to_cloud
 from ros2_mvpose.ros.qos import result_qos, sensor_qos
@@ -216,55 +216,6 @@ PARAMETERS: tuple[ParamSpec, ...] = _all_parameters()
 
 
 # ---------------------------------------------------------------------------------- helpers
-def resolve_data_path(path: str | os.PathLike) -> Path:
-    """Find a data file given as absolute path, or relative to the working directory, the
-    installed package share directory (``share/ros2_mvpose``) or the source tree.
-
-    Raises:
-        FileNotFoundError: naming every place that was tried.
-    """
-    p = Path(os.path.expanduser(str(path)))
-    if p.is_absolute():
-        if p.exists():
-            return p
-        raise FileNotFoundError(f"{p} does not exist")
-    tried = [Path.cwd() / p]
-    try:
-        from ament_index_python.packages import get_package_share_directory
-
-        tried.append(Path(get_package_share_directory("ros2_mvpose")) / p)
-    except Exception:  # not installed through ament (pip / editable)
-        pass
-    tried.append(Path(sys.prefix) / "share" / "ros2_mvpose" / p)
-    tried.append(Path(__file__).resolve().parents[2] / p)  # source tree (editable install)
-    for cand in tried:
-        if cand.exists():
-            return cand
-    raise FileNotFoundError(f"{path} not found; tried {', '.join(str(c) for c in tried)}")
-
-
-def stamp_to_sec(stamp) -> float:
-    return float(stamp.sec) + 1e-9 * float(stamp.nanosec)
-
-
-class _Throttle:
-    """Allows one event per ``key`` every ``period`` seconds (monotonic), counting the rest."""
-
-    def __init__(self, period: float):
-        self.period = float(period)
-        self._last: dict[Any, float] = {}
-        self.suppressed: dict[Any, int] = {}
-
-    def allow(self, key: Any) -> bool:
-        now = time.monotonic()
-        last = self._last.get(key)
-        if last is not None and now - last < self.period:
-            self.suppressed[key] = self.suppressed.get(key, 0) + 1
-            return False
-        self._last[key] = now
-        return True
-
-
 def validate_camera_info(info: CameraInfo) -> None:
     """Raise ValueError when a CameraInfo's K is all zero or not finite, or its size is 0."""
     k = np.asarray(info.k, dtype=float)
@@ -334,7 +285,7 @@ class TriangulatorNode(Node):
 
         self._use_camera_info = bool(p["use_camera_info"])
         self._check_frame_id = bool(p["check_frame_id"])
-        self._throttle = _Throttle(p["error_throttle"])
+        self._throttle = Throttle(p["error_throttle"])
 
         # cameras: rig intrinsics when given, else a placeholder slot that is never fed
         self._R = [np.asarray(c.R, float) for c in rig.cameras]

@@ -24,22 +24,13 @@ _ENV_VARS = ("FASTRTPS_DEFAULT_PROFILES_FILE", "FASTDDS_DEFAULT_PROFILES_FILE")
 
 
 def profile_path() -> Path | None:
-    """The shipped profile: the source tree's ``config/`` or the installed share folder."""
-    here = Path(__file__).resolve().parents[2] / "config" / PROFILE_NAME
-    if here.is_file():
-        return here
+    """The shipped profile (``config/`` of the source tree or the installed share folder)."""
+    from ros2_mvpose.resources import find_data_file
+
     try:
-        from ament_index_python.packages import get_package_share_directory
-
-        share = Path(get_package_share_directory("ros2_mvpose")) / "config" / PROFILE_NAME
-        if share.is_file():
-            return share
-    except Exception:
-        pass
-    import sys
-
-    share = Path(sys.prefix) / "share" / "ros2_mvpose" / "config" / PROFILE_NAME
-    return share if share.is_file() else None
+        return find_data_file(f"config/{PROFILE_NAME}")
+    except FileNotFoundError:
+        return None
 
 
 def apply_large_image_profile() -> str | None:
