@@ -14,6 +14,13 @@ Pipeline of :meth:`Reconstructor.update` (one frame set):
    consistent views are NaN);
 4. track people in 3D (:mod:`ros2_mvpose.geometry.tracking`): stable ids, birth/death
    hysteresis, optional One Euro smoothing.
+
+One tracked person with at most one detection per camera (the common live case) takes a
+dedicated path, :meth:`Reconstructor._update_one`: the same arithmetic from the raw arrays to
+the :class:`Skeleton3D` in about 60 numpy calls on preallocated buffers, with cheap sufficient
+tests in front of the general path's elementwise decisions; it hands every other case (and
+every case a sufficient test cannot settle) to the general code, so results are equal to the
+general path's up to rounding (tested to 1e-12).
 """
 
 from __future__ import annotations
@@ -34,12 +41,66 @@ from ros2_mvpose.geometry.association import (
 )
 from ros2_mvpose.geometry.skeleton3d import Skeleton3D
 from ros2_mvpose.geometry.tracking import Tracker
-from ros2_mvpose.geometry.triangulation import Triangulator
+from ros2_mvpose.geometry.triangulation import Triangulator, _SolveWorkspace
 from ros2_mvpose.skeleton import NUM_JOINTS
 
 __all__ = ["Reconstructor"]
 
 J = NUM_JOINTS
+_ONE_DETECTION = (1, J, 3)
+_F64 = np.dtype(np.float64)
+# r < _CLEAN_MARGIN for r = e2 / thr2_clean computed in floating point implies e2 < thr2_clean.
+_CLEAN_MARGIN = 1.0 - 1e-12
+_ONE = np.array(1.0)  # 0-d arrays are cheaper than Python floats as ufunc operands
+
+
+class _OneTrack:
+    """Constants, views and work buffers of :meth:`Reconstructor._update_one` for one rig and
+    parameter set (planar layout: per-view arrays (C, 17))."""
+
+    __slots__ = (
+        "key", "shapes", "min_w", "lim", "lim0", "lim1", "ws", "K", "UV", "s", "P4", "P3", "XP",
+        "X", "pred", "XP1", "zpred", "H", "Hxy", "Hz", "Hz2", "HX", "Hpred", "e", "e0", "e1",
+        "ed", "ew", "lt", "Z", "Z0", "W", "vf", "vb", "vdt",
+    )
+
+    def __init__(self, rec: Reconstructor) -> None:
+        C = len(rec._cameras)
+        tri = rec._tri
+        self.key = (rec.min_score, rec.min_affinity)
+        self.shapes = [_ONE_DETECTION] * C  # one detection per camera
+        self.min_w = np.array(max(rec.min_score, 1e-12))  # smallest usable score (0-d)
+        # (threshold / 2)^2 ("clean" views of the solution) and the squared sufficient gate
+        # radius thr (1 - min_affinity), 1e-9 smaller: an affinity computed from distances
+        # within it is >= min_affinity in floating point too. px^2, (2, C, 17).
+        gate = (rec._athr * ((1.0 - rec.min_affinity) * (1.0 - 1e-9))) ** 2
+        self.lim = np.empty((2, C, J))
+        self.lim[0] = rec._thr2p_clean
+        self.lim[1] = gate[:, None]
+        self.lim0, self.lim1 = self.lim[0], self.lim[1]
+        self.ws = _SolveWorkspace(tri, J)
+        self.K = self.ws.Q[4:]  # (3, C, 17): u, v, score of the detections
+        self.UV = self.ws.UV  # (2, C, 17) ideal pixels
+        self.s = self.ws.Q[6]  # (C, 17) scores
+        self.P4 = np.concatenate([tri._Pp, tri._Ptp], axis=1)  # (3C, 4), rows (r, c)
+        self.P3 = self.P4[2 * C:].copy()  # (C, 4) depth rows
+        # Homogeneous solution XP[0] and prediction XP[1], (4, 17) each.
+        self.XP = np.empty((2, 4, J))
+        self.XP[:, 3] = 1.0
+        self.X, self.pred, self.XP1 = self.XP[0, :3], self.XP[1, :3], self.XP[1]
+        self.zpred = np.empty((C, J))
+        self.H = np.empty((2, 3 * C, J))  # their projections
+        H4 = self.H.reshape(2, 3, C, J)
+        self.Hxy, self.Hz, self.Hz2, self.HX, self.Hpred = H4[:, :2], H4[:, 2, None], H4[:, 2], H4[0], H4[1]
+        self.e = np.empty((2, 2, C, J))
+        self.e0, self.e1 = self.e[:, 0], self.e[:, 1]
+        self.ed = np.empty((2, C, J))  # squared pixel distances of the solution, the prediction
+        self.ew = np.empty((2, C, J))
+        self.lt = np.empty((2, C, J), dtype=bool)
+        self.Z = np.empty((3, C, J))  # summed over the views: inlier errors, weights, 1.0
+        self.Z0, self.W, self.vf = self.Z[0], self.Z[1], self.Z[2]
+        self.vb = np.empty((C, J), dtype=bool)
+        self.vdt = np.empty((3, 1))
 
 
 def _by_id(p: Skeleton3D) -> int:
@@ -256,6 +317,9 @@ class Reconstructor:
         self._cam_key: tuple[int, ...] | None = None  # detection layout of the last frame set
         self._cam_arr = np.zeros(0, dtype=np.intp)
         self._at_most_one = False  # at most one detection per camera in the last layout
+        self._undist_cams = [c for c in range(len(cams)) if undist[c]]
+        self._athr_col = self._athr[:, None]
+        self._fast: _OneTrack | None = None  # buffers of _update_one, made on first use
 
     # ------------------------------------------------------------------ state
     def reset(self) -> None:
@@ -389,17 +453,27 @@ class Reconstructor:
                 coordinates with a positive score, non-finite stamp.
         """
         t = self._check_stamp(stamp)
+        single = self._single_fast_path and self.use_track_prior and len(self._tracker.tracks) == 1
+        if single:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                people = self._update_one(keypoints2d, t)
+            if people is not None and people is not False:
+                return people
+            single = people is None  # False: not the single-track steady state (skip _update_single)
         uv, raw, w, cam = self._gather(keypoints2d)
         with np.errstate(divide="ignore", invalid="ignore"):
-            return self._update(t, uv, raw, w, cam)
+            return self._update(t, uv, raw, w, cam, single)
 
     def _update(
-        self, t: float, uv: np.ndarray, raw: np.ndarray, w: np.ndarray, cam: np.ndarray
+        self, t: float, uv: np.ndarray, raw: np.ndarray, w: np.ndarray, cam: np.ndarray, single: bool = True
     ) -> list[Skeleton3D]:
-        """:meth:`update` on validated input (runs under ``np.errstate``)."""
+        """:meth:`update` on validated input (runs under ``np.errstate``); ``single`` False
+        skips :meth:`_update_single` (:meth:`_update_one` already found the frame set outside
+        the single-track steady state)."""
         tracker = self._tracker
         T = len(tracker.tracks) if self.use_track_prior else 0
-        if T == 1 and self._single_fast_path and self._at_most_one and uv.shape[0] >= self.min_views:
+        if (T == 1 and single and self._single_fast_path
+                and self._at_most_one and uv.shape[0] >= self.min_views):
             people = self._update_single(t, uv, raw, w, cam)
             if people is not None:
                 return people
@@ -487,6 +561,242 @@ class Reconstructor:
         strong = np.maximum.reduce(n_views, -1) >= self._strong_views
         tracks = tracker._update_steady(joints, t, strong)
         return self._people(tracks, joints, scores, errors, n_views, t)
+
+    def _update_one(self, keypoints2d: Sequence[Any], t: float) -> list[Skeleton3D] | bool | None:
+        """:meth:`update` for one live track and numeric arrays of at most one detection per
+        camera, from the raw input to the people: the arithmetic of the general path (equal up
+        to rounding) in about 60 numpy calls on the preallocated buffers of :class:`_OneTrack`.
+        Runs under ``np.errstate``; changes no state (other than its buffers) unless it returns
+        people.
+
+        Cheap sufficient tests (counts of float masks) stand in for the general path's
+        elementwise decisions (the track gate, "every usable view clean", "every joint seen by
+        min_views views"); when one does not pass, the general path's exact test runs.
+
+        Returns the people; None when the input is not in that form (lists, non-numeric arrays,
+        several detections in a view, NaN/inf, fewer than ``min_views`` views: the general code
+        validates it); False when it is but the frame set is not the steady state of the track
+        (a detection does not gate to it, too few joints): the general path handles it.
+        """
+        cams = self._cameras
+        C = len(cams)
+        if (type(keypoints2d) is not list and type(keypoints2d) is not tuple) or len(keypoints2d) != C:
+            return None
+        b = self._fast
+        if b is None or b.key != (self.min_score, self.min_affinity):
+            b = self._fast = _OneTrack(self)
+        missing = None
+        try:
+            one_each = [kp.shape for kp in keypoints2d] == b.shapes  # one detection per camera
+        except AttributeError:  # None or a list somewhere
+            one_each = False
+        K = b.K  # (3, C, 17): u, v, score
+        if one_each:
+            try:  # (same float64 values as the general path's np.asarray(kp, dtype=float))
+                np.copyto(K, np.concatenate(keypoints2d).transpose(2, 0, 1))
+            except (TypeError, ValueError):  # not a numeric numpy array
+                return None
+        else:
+            for c, kp in enumerate(keypoints2d):
+                if type(kp) is np.ndarray:
+                    if kp.shape == _ONE_DETECTION:
+                        if kp.dtype is not _F64:
+                            return None
+                        continue
+                    if kp.size == 0:
+                        missing = [c] if missing is None else [*missing, c]
+                        continue
+                    return None
+                if kp is None:
+                    missing = [c] if missing is None else [*missing, c]
+                    continue
+                return None
+            if missing is None or C - len(missing) < self.min_views:
+                return None
+            K[:] = 0.0
+            for c, kp in enumerate(keypoints2d):
+                if kp is not None and kp.size:
+                    K[:, c] = kp[0].T
+        if not math.isfinite(np.add.reduce(K, None)):
+            return None  # NaN/inf somewhere: the general code validates (and may raise)
+        UV = b.UV
+        raw = None
+        if self._any_rawproj:
+            raw = UV.copy()  # raw (distorted) pixels
+        if self._any_undistort:
+            for c in self._undist_cams:
+                if missing is None or c not in missing:
+                    UV[:, c] = cams[c].undistort(raw[:, c].T).T
+            if not math.isfinite(np.add.reduce(UV, None)):
+                return None  # undistortion failed somewhere: the general code zeroes those joints
+        s = b.s
+        CJ = C * J
+        Z = b.Z  # summed over the views at the end: inlier errors, weights, 1.0
+        vf = b.vf  # (C, 17) 1.0 for the usable views of each joint, else 0.0
+        np.copyto(vf, np.greater_equal(s, b.min_w, out=b.vb))
+        n_valid = np.count_nonzero(b.vb)
+        W = np.minimum(s, _ONE, out=b.W)  # DLT weights: scores clipped to [0, 1], 0 where not usable
+        np.multiply(W, vf, out=W)
+
+        # The track's predicted joints (Tracker.predict), homogeneous, next to the solution.
+        tracker = self._tracker
+        dt = min(max(t - tracker._common_stamp, 0.0), tracker.max_age)
+        pred = b.pred
+        vdt = b.vdt  # (3, 1) velocity x dt (Python floats: the same products as numpy's)
+        vx, vy, vz = tracker._vel[0].tolist()
+        vdt[0, 0], vdt[1, 0], vdt[2, 0] = vx * dt, vy * dt, vz * dt
+        np.add(tracker._last[0].T, vdt, out=pred)
+        zpred = np.dot(b.P3, b.XP1, out=b.zpred)  # (C, 17) depths of the prediction
+        in_front = np.minimum.reduce(zpred, None) > 0  # (False with an unknown joint)
+        depth = zpred if in_front else np.where(zpred > 0, zpred, 1.0)
+
+        # Robust triangulation: Triangulator._robust_p with a depth prior (so no refit).
+        X = b.X
+        b.ws.solve(W, depth, X)  # (3, 17)
+        np.matmul(b.P4, b.XP, out=b.H)  # projections of the solution and the prediction
+        e = np.divide(b.Hxy, b.Hz, out=b.e)
+        np.subtract(e, UV, out=e)
+        np.multiply(e, e, out=e)
+        ed = np.add(b.e0, b.e1, out=b.ed)  # (2, C, 17) squared pixel distances to the detections
+        e2 = ed[0]  # of the solution
+        # Sufficient for both decisions below: everything in front of the cameras, every usable
+        # view of the solution within half the inlier threshold ("clean") and of the prediction
+        # within thr (1 - min_affinity).
+        both = False
+        if in_front and np.minimum.reduce(b.Hz2, None) > 0:
+            ew = np.multiply(ed, vf, out=b.ew)
+            both = np.count_nonzero(np.less(ew, b.lim, out=b.lt)) == 2 * CJ
+
+        # Gate: every detection must go to the track (affinity >= min_affinity). Sufficient: the
+        # prediction known and in front, every usable joint within thr (1 - min_affinity) of it,
+        # and min_common_joints usable joints in each view; else the exact affinity.
+        gate = both
+        if not both and in_front and not np.count_nonzero(b.Hpred[2] <= 0):
+            gate = np.count_nonzero(ed[1] * vf < b.lim1) == CJ
+        if gate and CJ - n_valid > J - self.min_common_joints:
+            n = np.add.reduce(vf, 1)
+            if missing is not None:
+                n = np.delete(n, missing)
+            gate = np.minimum.reduce(n) >= self.min_common_joints
+        if not gate and not self._gate_exact(b.Hpred, UV, W, missing):
+            return False
+
+        # Inliers: every usable view when all are clean (sufficient test), else the exact tests.
+        if both:
+            all_usable = True
+            np.sqrt(ew[0], out=b.Z0)
+        else:
+            z = b.HX[2]
+            if np.count_nonzero(z <= 0):
+                e2[z <= 0] = np.inf  # behind the camera
+            ev = e2 * vf  # NaN where a usable view is NaN/inf or an unusable one inf
+            all_usable = np.count_nonzero(ev < b.lim0) == CJ
+            if all_usable:
+                np.sqrt(ev, out=b.Z0)
+        if all_usable:
+            mf = vf
+        else:
+            mf = self._inliers_exact(UV, W, vf, e2, X, depth, pred.T)
+            np.sqrt(e2 * mf, out=b.Z0)  # NaN only outside the inliers
+            np.fmax(b.Z0, 0.0, out=b.Z0)
+            np.multiply(W, mf, out=W)
+            vf[:] = mf
+            mf = vf
+        # Every joint has min_views usable views when at most C - min_views views are unusable.
+        sure = all_usable and CJ - n_valid <= C - self.min_views
+        if not sure:
+            keep = np.add.reduce(mf, 0) >= self.min_views
+            n_keep = np.count_nonzero(keep)
+            if n_keep < J:
+                if n_keep < self.min_joints:
+                    return False  # too few joints: the general path drops the person
+                X[:, ~keep] = np.nan
+                Z *= keep
+        if J < self.min_joints:
+            return False
+        joints = X.T.copy()  # (17, 3)
+        if self._any_rawproj:
+            self._raw_errors(b.Z0, mf, joints, raw)
+        # Mean reprojection error (px) and score over the inlier views of each joint.
+        sums = np.add.reduce(Z, 1)  # (3, 17): errors, weights, inlier views
+        nvf = sums[2]
+        if sure:  # every joint has inliers
+            q = sums[:2] / nvf
+            err = q[0]
+            scores = q[1]
+        else:
+            err = sums[0] / nvf  # 0 / 0 = NaN where the joint has no inlier view
+            scores = sums[1] / np.maximum(nvf, _ONE)
+        nv = nvf.astype(np.intp)
+
+        # Tracking: the steady-state update of the one track.
+        strong = tracker.tracks[0].strong or np.count_nonzero(nvf >= self._strong_views) > 0
+        trk = tracker._update_one(joints, t, strong)
+        if trk is None:
+            return []
+        if tracker.smoothing:
+            joints = trk.output.copy()
+        return [Skeleton3D(trk.id, joints, scores, err, nv, t)]
+
+    def _gate_exact(self, h: np.ndarray, UV: np.ndarray, W: np.ndarray, missing: list[int] | None) -> bool:
+        """Whether every detection gates to the track: the affinity of ``_track_affinities_p``
+        (``h`` (3, C, 17) homogeneous projections of the prediction, ``UV`` (2, C, 17))."""
+        C = len(self._cameras)
+        zpred = h[2]
+        d = h[:2] / np.where(zpred > 0, zpred, np.nan)
+        d -= UV
+        d *= d
+        dist = d[0]
+        dist += d[1]
+        np.sqrt(dist, out=dist)  # NaN where the track's joint is unknown or behind
+        S = np.empty((3, C, J))
+        wk = np.multiply(W, dist == dist, out=S[1])
+        aff = dist / self._athr_col
+        np.subtract(1.0, aff, out=aff)
+        np.fmax(aff, 0.0, out=aff)
+        np.multiply(wk, aff, out=S[0])
+        np.not_equal(wk, 0.0, out=S[2])
+        num, den, n = np.add.reduce(S, -1)
+        aff = np.where(n >= self.min_common_joints, num / den, 0.0)
+        if missing is not None:
+            aff = np.delete(aff, missing)
+        return bool(np.minimum.reduce(aff) >= self.min_affinity)
+
+    def _inliers_exact(
+        self,
+        UV: np.ndarray,
+        W: np.ndarray,
+        vf: np.ndarray,
+        e2: np.ndarray,
+        X: np.ndarray,
+        depth: np.ndarray,
+        pred: np.ndarray,
+    ) -> np.ndarray:
+        """Inlier views (C, 17) as float 0/1 by the exact tests of ``Triangulator._robust_p``
+        (RANSAC and refits for the joints with a usable view that is not clean); updates ``X``
+        and ``e2`` in place. Joints with fewer than ``min_views`` inliers are left to the caller."""
+        C = len(self._cameras)
+        valid = vf > 0
+        thr2 = self._thr2p
+        mask = e2 < thr2
+        mask &= valid
+        diff = valid > (e2 < self._thr2p_clean)  # usable views that are not clean
+        if np.count_nonzero(diff):
+            bad = np.flatnonzero(np.logical_or.reduce(diff, 0) & (np.add.reduce(valid, 0) >= self.min_views))
+            if bad.size:
+                scale = np.add.reduce(self._focal_col / depth, 0) / C
+                self._tri._refine_p(UV, W, valid, thr2, bad, X, mask, e2, depth, True, pred, scale)
+        return mask.astype(float)
+
+    def _raw_errors(self, E: np.ndarray, mf: np.ndarray, joints: np.ndarray, raw: np.ndarray) -> None:
+        """Replace the inlier errors ``E`` (C, 17) of the cameras with lens distortion (or
+        fisheye) by errors in raw pixels: ``joints`` (17, 3) projected with distortion against
+        the raw detections ``raw`` (2, C, 17)."""
+        for c in range(len(self._cameras)):
+            if self._rawproj[c] and np.count_nonzero(mf[c]):
+                p = np.asarray(self._cameras[c].project(joints))  # (17, 2) raw pixels
+                e = np.sqrt(((p - raw[:, c].T) ** 2).sum(-1))
+                E[c] = np.where(mf[c] > 0, e, 0.0)
 
     # ------------------------------------------------------------------ association
     def _associate(

@@ -387,6 +387,48 @@ class Tracker:
         self._common_stamp = stamp
         return out
 
+    def _update_one(self, pose: np.ndarray, stamp: float, strong: bool) -> Track | None:
+        """:meth:`_update_steady` for exactly one track: ``pose`` (17, 3) metres, hinted to it.
+
+        Same arithmetic on (17, 3) instead of (1, 17, 3) arrays. Returns the track when it is
+        confirmed, else None.
+        """
+        trk = self.tracks[0]
+        new = pose.copy()  # the track's state must not alias the caller's array
+        diff = new - self._last[0]
+        dt = stamp - self._common_stamp
+        vel = self._vel[0]
+        if dt > 0:
+            # Centroid velocity over the joints known in both skeletons, smoothed (EMA 0.5), in
+            # Python floats: the same IEEE operations as _update_steady on (3,) arrays.
+            sx, sy, sz = np.add.reduce(diff, 0).tolist()
+            cnt = diff.shape[0]
+            if not math.isfinite(sx):  # maybe some joint unknown in either skeleton
+                fin = diff[:, 0] == diff[:, 0]
+                if np.count_nonzero(fin) < cnt:
+                    cnt = np.count_nonzero(fin)
+                    sx, sy, sz = np.add.reduce(np.where(fin[:, None], diff, 0.0), 0).tolist()
+            if cnt:
+                q = cnt * dt
+                vx, vy, vz = vel.tolist()
+                vel = np.array([0.5 * vx + 0.5 * (sx / q), 0.5 * vy + 0.5 * (sy / q),
+                                0.5 * vz + 0.5 * (sz / q)])
+                self._vel = vel[None]
+        trk.velocity = vel
+        trk.joints = new
+        trk.last_stamp = stamp
+        trk.hits += 1
+        trk.output = trk.filter(new, stamp) if trk.filter is not None else new
+        if strong:
+            trk.strong = True
+        if trk.id is None and trk.hits >= (self.n_init if trk.strong else 2 * self.n_init):
+            trk.id = self._new_id()
+        self._frames += 1
+        self._last = new[None]
+        self._stamps.fill(stamp)
+        self._common_stamp = stamp
+        return trk if trk.id is not None else None
+
     def _new_id(self) -> int:
         i = self._next_id
         self._next_id += 1

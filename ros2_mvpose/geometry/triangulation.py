@@ -26,6 +26,11 @@ from itertools import combinations
 
 import numpy as np
 
+try:  # numpy's C einsum without the Python wrapper (a few microseconds per call on small arrays)
+    from numpy._core.multiarray import c_einsum as _einsum
+except ImportError:  # pragma: no cover - other numpy layouts
+    _einsum = np.einsum
+
 __all__ = [
     "TriangulationResult",
     "Triangulator",
@@ -170,18 +175,18 @@ class Triangulator:
         su = F[2:4]
         np.multiply(sk, UV, out=su)
         np.multiply(su, UV, out=F[:2])
-        R = self._GTp @ F.reshape(6 * C, M)  # (12, M): A.ravel() and b of the normal equations
-        g = R[_GATHER]
+        R = np.dot(self._GTp, F.reshape(6 * C, M))  # (12, M): A.ravel() and b of the normal equations
+        g = R.take(_GATHER, 0)
         cof = g[:9] * g[9:18]
         cof -= g[18:27] * g[27:36]
-        y = np.einsum("ijn,jkn->ikn", cof.reshape(3, 3, M), g[36:].reshape(3, 2, M))  # cof @ [b | A[:, 0]]
+        y = _einsum("ijn,jkn->ikn", cof.reshape(3, 3, M), g[36:].reshape(3, 2, M))  # cof @ [b | A[:, 0]]
         return y[:, 0] / y[0, 1]
 
     def _errors2_p(self, X: np.ndarray, UV: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Squared reprojection errors (C, M) px^2 (inf behind a camera) and depths (C, M) of
         points X (3, M) against UV (2, C, M), planar layout, no error-state handling."""
         C, M = UV.shape[1:]
-        h = self._Pp @ X
+        h = np.dot(self._Pp, X)
         h += self._planar_consts(M)[3]
         h = h.reshape(3, C, M)
         z = h[2]
@@ -234,29 +239,7 @@ class Triangulator:
             bad = ()
         refit = depth is None and depth_weighting
         if len(bad):
-            # Stage 2: RANSAC over view pairs (MSAC score), then refits of the consensus set
-            # (few points: in the point-major layout of the general primitives).
-            t2 = thr2 if np.ndim(thr2) == 0 else thr2[:, 0]
-            vb, wb, uvb = valid[:, bad].T, w[:, bad].T, UV[:, :, bad].transpose(2, 1, 0)
-            if prior is None:
-                mb = self._ransac_pairs(uvb, wb, vb, t2)
-            else:
-                mb = self._ransac_pairs(uvb, wb, vb, t2, prior[bad], prior_scale[bad])
-            db = None if depth is None else depth[:, bad].T
-            for it in range(4):
-                Xb = self._solve(uvb, wb * mb, db)
-                eb, zb = self._errors2(Xb, uvb)
-                if it == 0 and db is None and depth_weighting:
-                    db = np.where(zb > 0, zb, 1.0)  # inverse-depth weights from now on
-                    continue
-                new = vb & (eb < t2)
-                if it == 3 or (new == mb).all():
-                    mb &= eb < t2
-                    break
-                mb = new
-            mask[:, bad] = mb.T
-            X[:, bad] = Xb.T
-            e2[:, bad] = eb.T
+            self._refine_p(UV, w, valid, thr2, bad, X, mask, e2, depth, depth_weighting, prior, prior_scale)
         if refit:
             # No depth prior: one refit with inverse-depth weights (residuals ~ pixels).
             if len(bad):
@@ -281,6 +264,48 @@ class Triangulator:
             nv = np.where(keep, nv, 0)
         errors = np.where(mask, e2, np.nan)
         return X, mask, np.sqrt(errors, out=errors), nv
+
+    def _refine_p(
+        self,
+        UV: np.ndarray,
+        w: np.ndarray,
+        valid: np.ndarray,
+        thr2: np.ndarray | float,
+        bad: np.ndarray,
+        X: np.ndarray,
+        mask: np.ndarray,
+        e2: np.ndarray,
+        depth: np.ndarray | None,
+        depth_weighting: bool = True,
+        prior: np.ndarray | None = None,
+        prior_scale: np.ndarray | None = None,
+    ) -> None:
+        """Stage 2 of :meth:`_robust_p` for the points ``bad`` (indices into M): RANSAC over
+        view pairs, then refits of the consensus set; writes the points' columns of ``X`` (3, M),
+        ``mask`` and ``e2`` (C, M) in place. No error-state handling."""
+        # Stage 2: RANSAC over view pairs (MSAC score), then refits of the consensus set
+        # (few points: in the point-major layout of the general primitives).
+        t2 = thr2 if np.ndim(thr2) == 0 else thr2[:, 0]
+        vb, wb, uvb = valid[:, bad].T, w[:, bad].T, UV[:, :, bad].transpose(2, 1, 0)
+        if prior is None:
+            mb = self._ransac_pairs(uvb, wb, vb, t2)
+        else:
+            mb = self._ransac_pairs(uvb, wb, vb, t2, prior[bad], prior_scale[bad])
+        db = None if depth is None else depth[:, bad].T
+        for it in range(4):
+            Xb = self._solve(uvb, wb * mb, db)
+            eb, zb = self._errors2(Xb, uvb)
+            if it == 0 and db is None and depth_weighting:
+                db = np.where(zb > 0, zb, 1.0)  # inverse-depth weights from now on
+                continue
+            new = vb & (eb < t2)
+            if it == 3 or (new == mb).all():
+                mb &= eb < t2
+                break
+            mb = new
+        mask[:, bad] = mb.T
+        X[:, bad] = Xb.T
+        e2[:, bad] = eb.T
 
     # ------------------------------------------------------------------ primitives
     def _normal(self, uv: np.ndarray, w: np.ndarray, depth: np.ndarray | None) -> tuple[np.ndarray, tuple]:
@@ -313,10 +338,10 @@ class Triangulator:
         """:meth:`solve` without the singularity check and without error-state handling."""
         R, lead = self._normal(uv, w, depth)
         n = R.shape[1]
-        g = R[_GATHER]
+        g = R.take(_GATHER, 0)
         cof = g[:9] * g[9:18]
         cof -= g[18:27] * g[27:36]
-        y = np.einsum("ijn,jkn->nik", cof.reshape(3, 3, n), g[36:].reshape(3, 2, n))  # cof @ [b | A[:, 0]]
+        y = _einsum("ijn,jkn->nik", cof.reshape(3, 3, n), g[36:].reshape(3, 2, n))  # cof @ [b | A[:, 0]]
         x = y[:, :, 0] / y[:, :1, 1]
         return x.reshape(lead + (3,))
 
@@ -492,6 +517,68 @@ class Triangulator:
             prior_scale,
         )
         return TriangulationResult(X.T, inl.T, err.T, nv)
+
+
+class _SolveWorkspace:
+    """Preallocated buffers for repeated weighted DLT solves of M points in the planar layout
+    (:meth:`Triangulator._solve_p`'s arithmetic up to rounding, no allocation, ~13 numpy calls).
+
+    The observations go into ``UV`` (2, C, M) (a view of ``Q`` (7, C, M) = 1, 1, u^2, v^2, u,
+    v, and a free row ``Q[6]`` for the caller, e.g. scores); :meth:`solve` fills the squares
+    and writes X (3, M). The squared row norms are one contraction of the powers (1, u^2, u)
+    with per-view coefficients, the features one product: fewer calls than ``_solve_p``.
+    Not thread-safe (one workspace per user).
+    """
+
+    __slots__ = (
+        "Q", "UV", "_P", "_P1", "_P2", "_coef", "_GT", "_den", "_ww", "_sk", "_F", "_F2", "_R",
+        "_g", "_ga", "_gb", "_gc", "_gd", "_g36", "_cof", "_cof3", "_tmp", "_y", "_y0", "_det",
+    )
+
+    def __init__(self, tri: Triangulator, M: int) -> None:
+        C = tri.n_cameras
+        self.Q = np.empty((7, C, M))
+        self.Q[:2] = 1.0
+        self.UV = self.Q[4:6]
+        self._P = self.Q[:6].reshape(3, 2, C, M)  # powers 1, u^2, u of the pixels
+        self._P1, self._P2 = self._P[1], self._P[2]
+        # Squared row norms n33 u^2 - n3k u + nkk as coefficients of (1, u^2, u): (3, 2, C).
+        self._coef = np.stack([tri._nkkp[:, :, 0], tri._nkp[:, :, 0], -tri._n3kp[:, :, 0]])
+        # _GTp's feature columns (u^2, u, 1 powers) reordered to (1, u^2, u).
+        self._GT = np.ascontiguousarray(tri._GTp.reshape(12, 3, 2 * C)[:, [2, 0, 1]].reshape(12, 6 * C))
+        self._den = np.empty((2, C, M))
+        self._ww = np.empty((C, M))
+        self._sk = np.empty((2, C, M))
+        self._F = np.empty((3, 2, C, M))
+        self._F2 = self._F.reshape(6 * C, M)
+        self._R = np.empty((12, M))
+        self._g = np.empty((42, M))
+        g = self._g
+        self._ga, self._gb, self._gc, self._gd = g[:9], g[9:18], g[18:27], g[27:36]
+        self._g36 = g[36:].reshape(3, 2, M)
+        self._cof = np.empty((9, M))
+        self._cof3 = self._cof.reshape(3, 3, M)
+        self._tmp = np.empty((9, M))
+        self._y = np.empty((3, 2, M))
+        self._y0, self._det = self._y[:, 0], self._y[0, 1]
+
+    def solve(self, w: np.ndarray, depth: np.ndarray, out: np.ndarray) -> None:
+        """Weighted DLT of the points in ``UV`` with weights ``w`` and depths ``depth`` (C, M)
+        (rows weighted by w / depth); writes X (3, M) into ``out`` (meaningless where fewer
+        than 2 views have weight). No error-state handling: callers use ``np.errstate``."""
+        np.multiply(self._P2, self._P2, out=self._P1)
+        _einsum("fkcm,fkc->kcm", self._P, self._coef, out=self._den)  # |u P3 - P1|^2, |v P3 - P2|^2
+        ww = np.divide(w, depth, out=self._ww)
+        np.multiply(ww, ww, out=ww)
+        np.divide(ww, self._den, out=self._sk)  # squared row weight / squared row norm
+        np.multiply(self._sk, self._P, out=self._F)  # features s1, s2, u^2 s1, v^2 s2, u s1, v s2
+        np.dot(self._GT, self._F2, out=self._R)  # (12, M): A.ravel() and b of the normal equations
+        self._R.take(_GATHER, 0, out=self._g, mode="clip")  # (indices in range: no check)
+        np.multiply(self._ga, self._gb, out=self._cof)
+        np.multiply(self._gc, self._gd, out=self._tmp)
+        np.subtract(self._cof, self._tmp, out=self._cof)
+        _einsum("ijn,jkn->ikn", self._cof3, self._g36, out=self._y)  # cof @ [b | A[:, 0]]
+        np.divide(self._y0, self._det, out=out)
 
 
 def project_points(P: np.ndarray, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
