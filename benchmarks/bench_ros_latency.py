@@ -35,6 +35,7 @@ import glob
 import os
 import random
 import signal
+import struct
 import subprocess
 import sys
 import tempfile
@@ -158,17 +159,30 @@ def real_backend_choice(choice: str) -> str | None:
 
 # ------------------------------------------------------------------ child: the graph
 def run_graph(args) -> int:
-    """Child process: detector + triangulator in-process until SIGINT."""
+    """Child process: the nodes named by ``--nodes`` on one executor until SIGINT."""
     import rclpy
-    from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+    import yaml
+    from rclpy.executors import ExternalShutdownException
     from rclpy.parameter import Parameter
 
     from ros2_mvpose.geometry.rig import load_rig
     from ros2_mvpose.nodes.detector_node import DetectorNode
+    from ros2_mvpose.nodes.launcher import make_executor
     from ros2_mvpose.nodes.triangulator_node import TriangulatorNode
 
+    parent = os.getppid()
+
+    def orphan_watch():  # the benchmark was killed: do not keep loading the machine
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=orphan_watch, daemon=True).start()
     rig = load_rig(args.rig)
-    if args.backend == "replay":
+    backend = None
+    if "detector" not in args.nodes:
+        pass
+    elif args.backend == "replay":
         people = scene_people(rig)
         kps = []
         for c in rig.cameras:
@@ -185,11 +199,15 @@ def run_graph(args) -> int:
     apply_large_image_profile()
     rclpy.init()
     common = [Parameter("rig_file", value=str(args.rig)), Parameter("diagnostics_period", value=1.0)]
-    det = DetectorNode(backend=backend, parameter_overrides=common)
-    tri = TriangulatorNode(parameter_overrides=common)
-    ex = MultiThreadedExecutor(num_threads=4)
-    ex.add_node(det)
-    ex.add_node(tri)
+    det_params = [Parameter(k, value=yaml.safe_load(v)) for k, v in (x.split("=", 1) for x in args.det_param)]
+    nodes = []
+    if "detector" in args.nodes:
+        nodes.append(DetectorNode(backend=backend, parameter_overrides=common + det_params))
+    if "triangulator" in args.nodes:
+        nodes.append(TriangulatorNode(parameter_overrides=common))
+    ex = make_executor(args.executor)
+    for node in nodes:
+        ex.add_node(node)
     print("READY", flush=True)
     try:
         ex.spin()
@@ -197,10 +215,59 @@ def run_graph(args) -> int:
         pass
     finally:
         ex.shutdown()
-        det.destroy_node()
-        tri.destroy_node()
+        for node in nodes:
+            node.destroy_node()
         if rclpy.ok():
             rclpy.shutdown()
+    return 0
+
+
+# ------------------------------------------------------------------ child: one camera
+def run_camera(args) -> int:
+    """Child process: camera ``--camera`` of the rig publishes its image at ``--fps`` until SIGINT.
+
+    Frame ``k`` is stamped ``--start + k / fps`` (its capture time) and published at that time,
+    as serialized bytes (the stamp patched in), like an independent camera driver.
+    """
+    import rclpy
+    from rclpy.qos import QoSProfile, ReliabilityPolicy
+    from rclpy.serialization import serialize_message
+    from sensor_msgs.msg import Image
+    from std_msgs.msg import Header
+
+    from ros2_mvpose.geometry.rig import load_rig
+    from ros2_mvpose.ros.dds import apply_large_image_profile
+    from ros2_mvpose.ros.image_conversion import bgr_to_image_msg
+
+    parent = os.getppid()
+    rig = load_rig(args.rig)
+    cam = rig.cameras[args.camera]
+    image = load_images(rig, args.size)[args.camera]
+    apply_large_image_profile()
+    rclpy.init()
+    node = rclpy.create_node(f"bench_camera_{args.camera}")
+    qos = QoSProfile(depth=1, reliability=ReliabilityPolicy.BEST_EFFORT)
+    pub = node.create_publisher(Image, cam.image_topic, qos)
+    raw = bytearray(serialize_message(bgr_to_image_msg(image, header=Header(frame_id=cam.frame_id))))
+    period = 1.0 / args.fps
+    sent = late = 0
+    try:
+        while os.getppid() == parent:
+            t_frame = args.start + sent * period
+            wait = t_frame - time.time()
+            if wait > 0:
+                time.sleep(wait)
+            elif wait < -period:
+                late += 1
+            sec, nsec = divmod(int(round(t_frame * 1e9)), 1_000_000_000)
+            raw[4:12] = struct.pack("<iI", sec, nsec)
+            pub.publish(bytes(raw))
+            sent += 1
+    except KeyboardInterrupt:
+        pass
+    print(f"CAMERA {args.camera} sent {sent} late {late}", flush=True)
+    node.destroy_node()
+    rclpy.try_shutdown()
     return 0
 
 
@@ -218,6 +285,7 @@ def measure(args, backend: str, rig_path: Path, rig, images, checkpoint: str = "
     from diagnostic_msgs.msg import DiagnosticArray
     from rclpy.executors import SingleThreadedExecutor
     from rclpy.qos import QoSProfile, ReliabilityPolicy
+    from rclpy.serialization import serialize_message
     from sensor_msgs.msg import Image, PointCloud2
     from std_msgs.msg import Header
     from visualization_msgs.msg import MarkerArray
@@ -228,22 +296,29 @@ def measure(args, backend: str, rig_path: Path, rig, images, checkpoint: str = "
     env = dict(os.environ, ROS_DOMAIN_ID=str(domain), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST")
     os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
     cmd = [sys.executable, __file__, "--child", "--rig", str(rig_path), "--backend", backend,
-           "--model-delay", str(args.model_delay), "--checkpoint", checkpoint]
-    child = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+           "--model-delay", str(args.model_delay), "--checkpoint", checkpoint, "--executor", args.executor]
+    cmd += [f"--det-param={x}" for x in args.det_param]
+    groups = [["detector", "triangulator"]] if args.graph == "inprocess" else [["detector"], ["triangulator"]]
+    children = [subprocess.Popen(cmd + ["--nodes", *g], env=env, stdout=subprocess.PIPE,
+                                 stderr=subprocess.STDOUT, text=True) for g in groups]
     log: list[str] = []
 
-    def pump():
-        for line in child.stdout:
+    def pump(c):
+        for line in c.stdout:
             log.append(line.rstrip())
 
-    threading.Thread(target=pump, daemon=True).start()
+    for c in children:
+        threading.Thread(target=pump, args=(c,), daemon=True).start()
     ctx = rclpy.Context()
     rclpy.init(context=ctx, domain_id=domain)
     node = rclpy.create_node("bench_io", context=ctx)
     rel = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
     img_qos = QoSProfile(depth=2, reliability=ReliabilityPolicy.BEST_EFFORT)
     pubs = [node.create_publisher(Image, c.image_topic, img_qos) for c in rig.cameras]
-    msgs = [bgr_to_image_msg(img, header=Header(frame_id=c.frame_id)) for img, c in zip(images, rig.cameras)]
+    # serialized once; each frame patches the stamp (bytes 4..12 of little-endian CDR) and
+    # publishes the bytes, as a camera driver in C++ would cost the least of a Python one
+    raw = [bytearray(serialize_message(bgr_to_image_msg(img, header=Header(frame_id=c.frame_id))))
+           for img, c in zip(images, rig.cameras)]
     lock = threading.Lock()
     state = {"measuring": False, "marker_lat": [], "points_lat": [], "empty_markers": 0, "diag": {}}
     published: list[float] = []
@@ -279,16 +354,27 @@ def measure(args, backend: str, rig_path: Path, rig, images, checkpoint: str = "
         target=lambda: [ex.spin_once(timeout_sec=0.05) for _ in iter(stop.is_set, True)])
     spinner.start()
     result: dict = {"backend": backend}
+    cameras: list[subprocess.Popen] = []
     try:
         t_end = time.monotonic() + 300
-        while "READY" not in log and child.poll() is None and time.monotonic() < t_end:
+        while (log.count("READY") < len(children) and all(c.poll() is None for c in children)
+               and time.monotonic() < t_end):
             time.sleep(0.1)
-        if child.poll() is not None or "READY" not in log:
+        if any(c.poll() is not None for c in children) or log.count("READY") < len(children):
             raise RuntimeError("graph process failed:\n" + "\n".join(log[-30:]))
         while time.monotonic() < t_end and not all(p.get_subscription_count() for p in pubs):
             time.sleep(0.05)
         period = 1.0 / args.fps
         warmup = args.warmup
+        cam_start = time.time() + 3.0
+        if args.publishers == "processes":
+            cam_cmd = [sys.executable, __file__, "--rig", str(rig_path), "--size", str(args.size),
+                       "--fps", str(args.fps), "--start", repr(cam_start)]
+            cameras = [subprocess.Popen(cam_cmd + ["--camera", str(k)], env=env, stdout=subprocess.PIPE,
+                                        stderr=subprocess.STDOUT, text=True) for k in range(len(pubs))]
+            for c in cameras:
+                threading.Thread(target=pump, args=(c,), daemon=True).start()
+            time.sleep(max(0.0, cam_start - time.time()))
         t_start = time.monotonic()
         n = 0
         rss_start = None
@@ -308,27 +394,37 @@ def measure(args, backend: str, rig_path: Path, rig, images, checkpoint: str = "
                     state["measuring"] = True
                     state["marker_lat"].clear()
                     state["points_lat"].clear()
-                rss_start = rss_mb(child.pid)
+                rss_start = sum(rss_mb(c.pid) for c in children)
                 measure_from = time.time()
                 t_measure = now_m
                 with lock:
                     received_start = _images_received(state["diag"])
-            stamp = time.time()
-            sec, nsec = divmod(int(stamp * 1e9), 1_000_000_000)
-            for p, m in zip(pubs, msgs):
-                m.header.stamp.sec, m.header.stamp.nanosec = sec, nsec
-                p.publish(m)
+            if cameras:  # camera processes publish; count the frame times in the window
+                stamp = cam_start + n * period
+                time.sleep(max(0.0, stamp - time.time()))
+            else:
+                stamp = time.time()
+                sec, nsec = divmod(int(stamp * 1e9), 1_000_000_000)
+                stamp_bytes = struct.pack("<iI", sec, nsec)
+                for p, m in zip(pubs, raw):
+                    m[4:12] = stamp_bytes
+                    p.publish(bytes(m))
             if rss_start is not None:
                 published.append(round(stamp, 6))
             n += 1
             if n % int(args.fps) == 0 and rss_start is not None:
-                rss_samples.append(rss_mb(child.pid))
+                rss_samples.append(sum(rss_mb(c.pid) for c in children))
             nxt = t_start + n * period
             time.sleep(max(0.0, nxt - time.monotonic()))
         with lock:
             received_end = _images_received(state["diag"])
         time.sleep(args.drain)
-        rss_end = rss_mb(child.pid)
+        for c in cameras:
+            c.send_signal(signal.SIGINT)
+        for c in cameras:
+            c.wait(timeout=20)
+        rss_end = sum(rss_mb(c.pid) for c in children)
+        result["camera_log"] = [line for line in log if line.startswith("CAMERA")]
         with lock:
             ml = [(s, r) for s, r in state["marker_lat"] if s >= measure_from]
             pl = [(s, r) for s, r in state["points_lat"] if s >= measure_from]
@@ -370,14 +466,17 @@ def measure(args, backend: str, rig_path: Path, rig, images, checkpoint: str = "
         ex.shutdown()
         node.destroy_node()
         rclpy.shutdown(context=ctx)
-        if child.poll() is None:
-            child.send_signal(signal.SIGINT)
+        for c in children + cameras:
+            if c.poll() is None:
+                c.send_signal(signal.SIGINT)
+        for c in children + cameras:
             try:
-                child.wait(timeout=20)
+                c.wait(timeout=20)
             except subprocess.TimeoutExpired:
-                child.kill()
-                child.wait()
+                c.kill()
+                c.wait()
     result["log"] = log
+    result["diag"] = diag
     return result
 
 
@@ -407,13 +506,29 @@ def main() -> int:
                     help="real 2D model run (auto: BlazePose if installed, else HigherHRNet deterministic)")
     ap.add_argument("--checkpoint", default="",
                     help="HigherHRNet checkpoint (default: deterministic weights)")
+    ap.add_argument("--executor", choices=("single", "multi"), default="single",
+                    help="executor of the graph process (as mvpose run --executor)")
+    ap.add_argument("--graph", choices=("inprocess", "processes"), default="inprocess",
+                    help="both nodes in one process (like mvpose run) or one process each")
+    ap.add_argument("--det-param", action="append", default=[], metavar="NAME=VALUE",
+                    help="detector parameter override (repeatable), e.g. qos_depth=1")
+    ap.add_argument("--nodes", nargs="+", default=["detector", "triangulator"], help=argparse.SUPPRESS)
+    ap.add_argument("--publishers", choices=("processes", "inprocess"), default="processes",
+                    help="one process per camera (independent drivers, default) or all cameras "
+                    "published one after the other from this process")
+    ap.add_argument("--camera", type=int, default=-1, help=argparse.SUPPRESS)
+    ap.add_argument("--start", type=float, default=0.0, help=argparse.SUPPRESS)
+    ap.add_argument("--verbose", action="store_true", help="also print both nodes' last /diagnostics")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--rig", default="", help=argparse.SUPPRESS)
     ap.add_argument("--backend", default="replay", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
         return run_graph(args)
+    if args.camera >= 0:
+        return run_camera(args)
 
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 2) // 2)))
     tmp = Path(tempfile.mkdtemp(prefix="bench_ros_latency_"))
     rig, source = make_rig(tmp / "rig.yaml", args.cameras, args.size)
@@ -456,6 +571,12 @@ def main() -> int:
           "waiting and, with a slow model, waiting for the worker. "
           "Dropped sets: frames published whose set produced no output (the detector runs on the "
           "newest set only). RSS: the graph process after warm-up, at the end, and the maximum sampled.")
+    if args.verbose:
+        for r in results:
+            print("\n".join(r.get("camera_log", [])))
+            for name, values in sorted(r.get("diag", {}).items()):
+                print(f"\n{r['label']}: {name}")
+                print("    " + ", ".join(f"{k}={v}" for k, v in values.items()))
     for r in results:
         if r["markers_out"] == 0 and r["log"]:
             print(f"\n{r['label']}: no MarkerArray with people; last graph log lines:")

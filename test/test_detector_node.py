@@ -241,9 +241,10 @@ def check_cloud(h: Harness, cam: int, cloud: PointCloud2) -> int:
     return f
 
 
-def test_jittered_images_give_one_cloud_per_camera_per_set(harness_factory):
+@pytest.mark.parametrize("raw", [True, False], ids=["serialized", "messages"])
+def test_jittered_images_give_one_cloud_per_camera_per_set(harness_factory, raw):
     backend = BrightSquareBackend()
-    h = harness_factory(3, backend, annotated=True, slop=0.025, diagnostics_period=0.2)
+    h = harness_factory(3, backend, annotated=True, slop=0.025, diagnostics_period=0.2, raw_images=raw)
     rng = random.Random(3)
     encodings = {0: "bgr8", 1: "rgb8", 2: "mono8"}
     n_frames = 12
@@ -322,8 +323,9 @@ def test_camera_going_silent_and_coming_back(harness_factory):
     assert "False" in dead
 
 
-def test_bad_images_beside_good_ones(harness_factory, capfd):
-    h = harness_factory(4, BrightSquareBackend(), diagnostics_period=0.2, slop=0.02)
+@pytest.mark.parametrize("raw", [True, False], ids=["serialized", "messages"])
+def test_bad_images_beside_good_ones(harness_factory, capfd, raw):
+    h = harness_factory(4, BrightSquareBackend(), diagnostics_period=0.2, slop=0.02, raw_images=raw)
     rng = random.Random(8)
     n_frames = 8
     for f in range(n_frames):

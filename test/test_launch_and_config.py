@@ -164,13 +164,16 @@ def _tiny_rig(path: Path) -> Path:
 
 
 @pytest.mark.ros
-@pytest.mark.parametrize("mode", ["inprocess", "processes"])
-def test_mvpose_run_starts_both_nodes_from_the_config(ros_context, tmp_path, mode):
+@pytest.mark.parametrize(
+    "mode,executor", [("inprocess", "single"), ("inprocess", "multi"), ("processes", "single")]
+)
+def test_mvpose_run_starts_both_nodes_from_the_config(ros_context, tmp_path, mode, executor):
     rig = _tiny_rig(tmp_path / "rig.yaml")
     env = dict(os.environ, ROS_DOMAIN_ID=str(ros_context.test_domain_id),
                ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST", OMP_NUM_THREADS="1")
     cmd = [sys.executable, "-m", "ros2_mvpose", "run", "--params", str(CONFIG), "--rig", str(rig),
-           "--mode", mode, "-p", "detector_node:backend:=timing", "-p", "triangulator_node:slop:=0.031"]
+           "--mode", mode, "--executor", executor,
+           "-p", "detector_node:backend:=timing", "-p", "triangulator_node:slop:=0.031"]
     proc = subprocess.Popen(cmd, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True)
     probe = Node("launch_probe", context=ros_context)
@@ -249,3 +252,7 @@ def test_node_arguments_and_overrides(tmp_path):
         node_arguments(LaunchConfig(params_file=CONFIG, extra_params=["slop=1"]), "detector_node")
     with pytest.raises(FileNotFoundError):
         node_arguments(LaunchConfig(params_file=tmp_path / "missing.yaml"), "detector_node")
+    from ros2_mvpose.nodes.launcher import run_inprocess
+
+    with pytest.raises(ValueError, match="unknown executor 'events'"):
+        run_inprocess(LaunchConfig(params_file=CONFIG, executor="events"))

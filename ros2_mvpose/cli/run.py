@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ros2_mvpose.nodes.launcher import DEFAULT_PARAMS, LaunchConfig, run
+from ros2_mvpose.nodes.launcher import DEFAULT_PARAMS, EXECUTORS, LaunchConfig, run
 
 
 def register(subparsers) -> None:
@@ -13,7 +13,7 @@ def register(subparsers) -> None:
         "run",
         help="start detector_node and triangulator_node (the pip equivalent of ros2 launch)",
         description="Start detector_node and triangulator_node from one ROS 2 parameters file, in this "
-        "process (MultiThreadedExecutor) or as child processes. Stop with Ctrl-C.",
+        "process (one executor) or as child processes. Stop with Ctrl-C.",
     )
     p.add_argument("--params", default=DEFAULT_PARAMS,
                    help=f"ROS 2 parameters YAML for both nodes (default {DEFAULT_PARAMS})")
@@ -22,6 +22,9 @@ def register(subparsers) -> None:
     p.add_argument("--use-sim-time", action="store_true", help="use /clock (replay from bags)")
     p.add_argument("--mode", choices=("inprocess", "processes"), default="inprocess",
                    help="both nodes in this process (default) or one process per node")
+    p.add_argument("--executor", choices=EXECUTORS, default="single",
+                   help="in-process executor: single (SingleThreadedExecutor, default, the fastest "
+                   "for these nodes) or multi (MultiThreadedExecutor)")
     p.add_argument("--nodes", nargs="+", choices=("detector_node", "triangulator_node"),
                    default=["detector_node", "triangulator_node"], help="start only these nodes")
     p.add_argument("-p", "--param", action="append", default=[], metavar="[NODE:]NAME:=VALUE",
@@ -37,6 +40,7 @@ def _run(args: argparse.Namespace) -> int:
         use_sim_time=args.use_sim_time,
         extra_params=args.param,
         nodes=args.nodes,
+        executor=args.executor,
     )
     try:
         return run(cfg, args.mode)

@@ -2,7 +2,13 @@
 
 The pip-install equivalent of ``ros2 launch ros2_mvpose multi_cam.launch.py``:
 
-- ``mode="inprocess"``: both nodes in this process, on one ``MultiThreadedExecutor``;
+- ``mode="inprocess"``: both nodes in this process, on one executor (``executor``:
+  ``single``, rclpy's SingleThreadedExecutor, the default; ``multi``, a MultiThreadedExecutor;
+  rclpy's experimental EventsExecutor hung with these nodes in Jazzy and is not offered). The
+  nodes' callbacks are short (the 2D model runs in the detector's own worker thread), so one
+  executor thread is the fastest: Python threads share one interpreter lock, and a
+  MultiThreadedExecutor only adds hand-over cost (with five 1080p cameras at 30 Hz it took in
+  a third of the images, BENCHMARKS.md);
 - ``mode="processes"``: one child process per node,
   ``python -m ros2_mvpose.nodes.<node> --ros-args --params-file FILE [-p ...]``.
 
@@ -53,6 +59,23 @@ class LaunchConfig:
     use_sim_time: bool = False
     extra_params: Sequence[str] = ()
     nodes: Sequence[str] = field(default_factory=lambda: [DETECTOR, TRIANGULATOR])
+    executor: str = "single"
+
+
+EXECUTORS = ("single", "multi")
+
+
+def make_executor(kind: str = "single", context=None):
+    """An rclpy executor: ``single`` (SingleThreadedExecutor) or ``multi`` (MultiThreadedExecutor)."""
+    if kind == "single":
+        from rclpy.executors import SingleThreadedExecutor
+
+        return SingleThreadedExecutor(context=context)
+    if kind == "multi":
+        from rclpy.executors import MultiThreadedExecutor
+
+        return MultiThreadedExecutor(num_threads=3, context=context)
+    raise ValueError(f"unknown executor {kind!r}; choose one of {', '.join(EXECUTORS)}")
 
 
 def _resolve(path: str | os.PathLike) -> Path:
@@ -115,8 +138,10 @@ def run_inprocess(
         0 on a clean stop, 2 when a node could not be constructed (bad parameters).
     """
     import rclpy
-    from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+    from rclpy.executors import ExternalShutdownException
 
+    if cfg.executor not in EXECUTORS:
+        raise ValueError(f"unknown executor {cfg.executor!r}; choose one of {', '.join(EXECUTORS)}")
     own_context = context is None
     if own_context:
         from ros2_mvpose.ros.dds import apply_large_image_profile
@@ -125,7 +150,7 @@ def run_inprocess(
         rclpy.init()
         context = rclpy.get_default_context()
     nodes = []
-    executor = MultiThreadedExecutor(num_threads=max(2, len(cfg.nodes) + 1), context=context)
+    executor = make_executor(cfg.executor, context)
     try:
         for name in cfg.nodes:
             node = _node_class(name)(cli_args=node_arguments(cfg, name), context=context)
