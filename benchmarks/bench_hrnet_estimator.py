@@ -7,8 +7,10 @@ preprocessing, network, post-processing (stage/flip aggregation + projection) an
 * the same model one image at a time (baseline, same run),
 * optionally the ONNX Runtime path (``--onnx``; needs ``onnx`` + ``onnxruntime``),
 
-and times :func:`parse_heatmaps` alone on synthetic 512x512 maps with 10 people (the weights here
-are not trained, so their heatmaps give meaningless, crowded groupings).
+and times the grouping alone on synthetic 512x512 maps with 10 people (the weights here are not
+trained, so their heatmaps give meaningless, crowded groupings): as the pipeline runs it (refine's
+tag boxes from the 1/4 network tags, then :func:`parse_heatmaps`; the maps are made by the
+estimator's own post-processing from synthetic network outputs) and plain :func:`parse_heatmaps`.
 
 Weights: the deterministic reference weights from ``../shared/higherhrnet`` when present, else
 random init. Prints a markdown table. Example::
@@ -55,50 +57,91 @@ def make_images(n: int, size: int, seed: int = 0) -> list[np.ndarray]:
     return out
 
 
-def synthetic_maps(rng, n_people=10, h=512, w=512, dim=2):
-    """Smooth heatmaps/tags like the real pipeline (tags built at 1/4 and upsampled)."""
-    hq, wq = h // 4, w // 4
-    ys, xs = np.mgrid[0:h, 0:w]
-    det = np.zeros((17, h, w), np.float32)
-    tagq = rng.uniform(-3, 3, (17, hq, wq, dim)).astype(np.float32)
-    tagq = np.stack([np.stack([cv2.GaussianBlur(tagq[j, :, :, d], (0, 0), 3) for d in range(dim)], -1)
-                     for j in range(17)])
+def synthetic_outputs(rng, n_people: int = 10, size: int = 512, dim: int = 2):
+    """Network-like outputs of one image and its flipped copy (flip test), 10 people placed with
+    ~20 % of their joints missing: ``o0 (2, 34, size/4, size/4)`` (heatmaps + tags at 1/4) and
+    ``o1 (2, 17, size/2, size/2)`` (heatmaps at 1/2). Joint blobs have sigma 4 input pixels;
+    tags are smooth random backgrounds with each person's tag around its joints (first dimension
+    ``1.5 k - 7``, second random: the flipped image's own embedding)."""
+    from ros2_mvpose.skeleton import COCO17_FLIP_INDEX
+
+    hq, hh = size // 4, size // 2
+    yq, xq = np.mgrid[0:hq, 0:hq].astype(np.float32)
+    yh, xh = np.mgrid[0:hh, 0:hh].astype(np.float32)
+    heat_q = np.zeros((17, hq, hq), np.float32)
+    heat_h = np.zeros((17, hh, hh), np.float32)
+    tagq = rng.uniform(-3, 3, (dim, 17, hq, hq)).astype(np.float32)
+    tagq = np.stack([[cv2.GaussianBlur(tagq[d, j], (0, 0), 3) for j in range(17)]
+                     for d in range(dim)])
     for k in range(n_people):
-        ox, oy = rng.uniform(40, w - 40), rng.uniform(40, h - 40)
-        tag = np.array([k * 1.5 - 7] + list(rng.uniform(-3, 3, dim - 1)))
+        ox, oy = rng.uniform(40, size - 40), rng.uniform(40, size - 40)
+        tag = [k * 1.5 - 7] + list(rng.uniform(-3, 3, dim - 1))
         for j in range(17):
             if rng.uniform() < 0.8:  # ~20 % of the joints missing: exercises refine
-                cx = np.clip(ox + rng.normal(0, 25), 0, w - 1)
-                cy = np.clip(oy + rng.normal(0, 40), 0, h - 1)
-                g = rng.uniform(0.3, 0.9) * np.exp(-((xs - cx) ** 2 + (ys - cy) ** 2) / 32.0)
-                det[j] = np.maximum(det[j], g)
+                cx = np.clip(ox + rng.normal(0, 25), 0, size - 1)
+                cy = np.clip(oy + rng.normal(0, 40), 0, size - 1)
+                amp = rng.uniform(0.3, 0.9)
+                for m, ys, xs, f in ((heat_q, yq, xq, 4), (heat_h, yh, xh, 2)):
+                    c = ((cx + 0.5) / f - 0.5, (cy + 0.5) / f - 0.5)
+                    g = amp * np.exp(-((xs - c[0]) ** 2 + (ys - c[1]) ** 2) * (f * f / 32.0))
+                    np.maximum(m[j], g, out=m[j])
                 qx, qy = int(cx / 4), int(cy / 4)
-                tagq[j, max(qy - 2, 0):qy + 3, max(qx - 2, 0):qx + 3] = tag
-    tags = np.stack([cv2.resize(tagq[j], (w, h), interpolation=cv2.INTER_LINEAR).reshape(h, w, dim)
-                     for j in range(17)])
-    return det, tags.astype(np.float32)
+                for d in range(dim):
+                    tagq[d, j, max(qy - 2, 0):qy + 3, max(qx - 2, 0):qx + 3] = tag[d]
+    perm = list(COCO17_FLIP_INDEX)
+
+    def flipped(a):  # the flipped image's output: mirrored, joint channels swapped
+        return a[perm][:, :, ::-1]
+
+    noise = 0.01
+    o0 = np.stack([np.concatenate([heat_q, tagq[0]]),
+                   np.concatenate([flipped(heat_q) + rng.normal(0, noise, heat_q.shape),
+                                   flipped(tagq[-1])])]).astype(np.float32)
+    o1 = np.stack([heat_h, flipped(heat_h) + rng.normal(0, noise, heat_h.shape)]).astype(np.float32)
+    return torch.from_numpy(o0), torch.from_numpy(o1)
+
+
+def pipeline_maps(est, rng, size: int = 512):
+    """Final maps exactly as the estimator builds them from synthetic network outputs:
+    ``(heat (17, size, size), tags (17, size, size, 2), low-resolution outputs)``."""
+    o0, o1 = synthetic_outputs(rng, size=size)
+    with torch.inference_mode():
+        heat, tags, low = est._postprocess(o0, o1, 0, 1, (size, size))
+        return heat.numpy(), torch.stack(tags, dim=3).numpy(), low
 
 
 def time_grouping(n_maps: int, reps: int) -> dict[str, float | int]:
-    """Median wall ms per :func:`parse_heatmaps` call (with / without refine, interleaved) over
-    ``n_maps`` synthetic 10-person 512x512 map sets x ``reps`` rounds (the machine is shared:
-    the median of many single calls is steadier than one mean), plus people found."""
+    """Wall ms per image of the grouping as the pipeline runs it (:meth:`group` = tag boxes
+    from the low-resolution outputs + :func:`parse_heatmaps`), and of plain
+    :func:`parse_heatmaps` (bounds from one pass over the final maps), each with and without
+    refine, on ``n_maps`` synthetic 10-person 512x512 images x ``reps`` rounds (calls
+    interleaved; the machine is shared: medians and minima of single calls)."""
+    est = HigherHRNetEstimator(torch.nn.Identity(), input_size=512)  # official grouping defaults
+    est_nr = HigherHRNetEstimator(torch.nn.Identity(), input_size=512, refine=False)
     rng = np.random.default_rng(0)
-    maps = [synthetic_maps(rng) for _ in range(n_maps)]
-    for det, tags in maps:  # warm-up
-        parse_heatmaps(det, tags)
-    times: dict[str, list[float]] = {"refine": [], "no_refine": []}
+    maps = [pipeline_maps(est, rng) for _ in range(n_maps)]
+    variants = {
+        "pipeline": lambda h, t, lo: est.group(h, t, lo),
+        "pipeline_no_refine": lambda h, t, lo: est_nr.group(h, t, lo),
+        "plain": lambda h, t, lo: parse_heatmaps(h, t),
+        "plain_no_refine": lambda h, t, lo: parse_heatmaps(h, t, refine=False),
+    }
+    for det, tags, low in maps:  # warm-up; the paths agree exactly
+        ref = parse_heatmaps(det, tags)[0]
+        assert np.array_equal(est.group(det, tags, low)[0], ref)
+    times: dict[str, list[float]] = {k: [] for k in variants}
     for _ in range(reps):
-        for det, tags in maps:
-            t0 = time.perf_counter()
-            parse_heatmaps(det, tags)
-            t1 = time.perf_counter()
-            parse_heatmaps(det, tags, refine=False)
-            times["refine"].append(t1 - t0)
-            times["no_refine"].append(time.perf_counter() - t1)
-    out: dict[str, float | int] = {k: float(np.median(v)) * 1e3 for k, v in times.items()}
-    out["min_refine"] = min(times["refine"]) * 1e3
-    out["people"] = len(parse_heatmaps(*maps[0])[0])
+        for det, tags, low in maps:
+            for name, fn in variants.items():
+                t0 = time.perf_counter()
+                fn(det, tags, low)
+                times[name].append(time.perf_counter() - t0)
+    out: dict[str, float | int] = {}
+    for k, v in times.items():
+        out[k] = float(np.median(v)) * 1e3
+        out["min_" + k] = min(v) * 1e3
+    out["people"] = len(parse_heatmaps(*maps[0][:2])[0])
+    out["calls"] = len(times["plain"])
     return out
 
 
@@ -127,16 +170,25 @@ def main() -> int:
                          "hundreds of spurious people at the official 0.1")
     ap.add_argument("--group-reps", type=int, default=10,
                     help="rounds over the synthetic grouping maps")
-    ap.add_argument("--group-only", action="store_true", help="only time parse_heatmaps")
+    ap.add_argument("--group-only", action="store_true", help="only time the grouping")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
 
     g = time_grouping(n_maps=3, reps=args.group_reps)
-    group_line = (f"parse_heatmaps on synthetic 17x512x512 maps, 2-D tags, 10 people placed "
-                  f"(~20 % joints missing; {g['people']} found on the first), {args.threads} "
-                  f"torch threads, median of {3 * args.group_reps} calls: {g['refine']:.1f} "
-                  f"ms/image with refine (min {g['min_refine']:.1f}), {g['no_refine']:.1f} ms "
-                  f"without (target <= 5 ms)")
+    group_line = (
+        f"Grouping on synthetic 17x512x512 maps built by the estimator's post-processing from "
+        f"synthetic network outputs (2-D tags, 10 people placed, ~20 % joints missing; "
+        f"{g['people']} found on the first), official defaults, median (min) of {g['calls']} "
+        f"calls per variant:\n"
+        f"- as the pipeline runs it (HigherHRNetEstimator.group: refine's tag boxes from the "
+        f"1/4 stage-0 tags + parse_heatmaps): "
+        f"{g['pipeline']:.1f} ms/image with refine (min {g['min_pipeline']:.1f}), "
+        f"{g['pipeline_no_refine']:.1f} (min {g['min_pipeline_no_refine']:.1f}) without "
+        f"(target <= 5 ms)\n"
+        f"- plain parse_heatmaps (no precomputed bounds, one pass over all maps): "
+        f"{g['plain']:.1f} ms/image with refine "
+        f"(min {g['min_plain']:.1f}), {g['plain_no_refine']:.1f} "
+        f"(min {g['min_plain_no_refine']:.1f}) without")
     if args.group_only:
         print(group_line)
         return 0

@@ -534,3 +534,179 @@ def test_ten_people_realistic_maps_equal_the_full_map_reference(monkeypatch, h, 
     np.testing.assert_allclose(got_scores, want_scores, atol=1e-6, rtol=0)
     raw, _ = parse_heatmaps(det, tag, refine=False)
     assert np.count_nonzero((got[:, :, 2] > 0) & (raw[:, :, 2] == 0)) > 10  # refine ran
+
+
+# ----------------------------------------------------------------------------------------------
+# Block bounds: exact ones, ones from the low-resolution network outputs, precomputed bounds
+# ----------------------------------------------------------------------------------------------
+def test_block_bounds_are_the_exact_block_extrema():
+    from ros2_mvpose.pose2d.grouping import block_bounds
+
+    rng = np.random.default_rng(11)
+    det = rng.normal(size=(3, 21, 30)).astype(np.float32)  # partial blocks at both edges
+    tag = rng.normal(size=(3, 21, 30, 2)).astype(np.float32)
+    b = block_bounds(det, tag)
+    assert b.heat_max.shape == (3, 3, 4) and b.tag_min.shape == (3, 3, 4, 2)
+    for by in range(3):
+        for bx in range(4):
+            sl = (slice(None), slice(8 * by, 8 * by + 8), slice(8 * bx, 8 * bx + 8))
+            np.testing.assert_array_equal(b.heat_max[:, by, bx], det[sl].max(axis=(1, 2)))
+            np.testing.assert_array_equal(b.tag_min[:, by, bx], tag[sl].min(axis=(1, 2)))
+            np.testing.assert_array_equal(b.tag_max[:, by, bx], tag[sl].max(axis=(1, 2)))
+
+
+def upsample_like_the_estimator(o0, o1, flip_index):
+    """Final maps from low-resolution outputs exactly as HigherHRNetEstimator builds them:
+    o0 (2, 2J, h/4, w/4) and o1 (2, J, h/2, w/2) for the image and its flipped copy."""
+    import torch
+    import torch.nn.functional as F
+
+    o0, o1 = torch.from_numpy(o0), torch.from_numpy(o1)
+    nj = o1.shape[1]
+    up0 = F.interpolate(o0, size=o1.shape[2:], mode="bilinear", align_corners=False)
+    heat = (up0[0:1, :nj] + o1[0:1]) / 2
+    f0, f1 = torch.flip(up0[1:2], [3]), torch.flip(o1[1:2], [3])
+    heat_f = (f0[:, :nj][:, flip_index] + f1[:, :nj][:, flip_index]) / 2
+    tags = [up0[0:1, nj:], f0[:, nj:][:, flip_index]]
+    size = (2 * o1.shape[2], 2 * o1.shape[3])
+    proj = F.interpolate(torch.cat([heat, heat_f, *tags], 0), size=size, mode="bilinear",
+                         align_corners=False)
+    final_heat = ((proj[0] + proj[1]) / 2.0).numpy()
+    final_tags = torch.stack([proj[2], proj[3]], dim=3).numpy()
+    heat_half = torch.cat([heat, heat_f], 0).numpy()  # (2, J, h/2, w/2)
+    return final_heat, final_tags, heat_half
+
+
+def low_res_outputs(rng, h, w, n_people=4, scale=1.0):
+    """Network-like low-resolution outputs with people (blobs + tags) and noise."""
+    from scipy.ndimage import gaussian_filter
+
+    hq, wq = h // 4, w // 4
+    o0 = np.zeros((2, 2 * J, hq, wq), np.float32)
+    o1 = np.zeros((2, J, h // 2, w // 2), np.float32)
+    o0[:, J:] = gaussian_filter(rng.uniform(-3, 3, (2, J, hq, wq)), (0, 0, 2, 2))
+    for k in range(n_people):
+        ox, oy = rng.uniform(0, wq), rng.uniform(0, hq)
+        for f in range(2):
+            for j in range(J):
+                if rng.uniform() < 0.75:
+                    x = int(np.clip(ox + rng.normal(0, 4), 0, wq - 1))
+                    y = int(np.clip(oy + rng.normal(0, 4), 0, hq - 1))
+                    amp = rng.uniform(0.2, 1.0)
+                    o0[f, j, y, x] = max(o0[f, j, y, x], amp)
+                    o1[f, j, 2 * y:2 * y + 2, 2 * x:2 * x + 2] = amp
+                    o0[f, J + j, max(y - 1, 0):y + 2, max(x - 1, 0):x + 2] = 2.0 * k - 3
+    o0[:, :J] += rng.normal(0, 0.02, o0[:, :J].shape)
+    o1 += rng.normal(0, 0.02, o1.shape).astype(np.float32)
+    return (o0 * scale).astype(np.float32), (o1 * scale).astype(np.float32)
+
+
+@pytest.mark.parametrize("scale", [1.0, 300.0])
+def test_upsampled_block_bounds_bound_every_pixel_of_the_projected_maps(scale):
+    from ros2_mvpose.pose2d.grouping import block_bounds, upsampled_block_bounds
+    from ros2_mvpose.skeleton import COCO17_FLIP_INDEX
+
+    flip = list(COCO17_FLIP_INDEX)
+    rng = np.random.default_rng(12)
+    for h, w in ((64, 128), (128, 64), (96, 96)):
+        o0, o1 = low_res_outputs(rng, h, w, scale=scale)
+        heat, tags, heat_half = upsample_like_the_estimator(o0, o1, flip)
+        # the flipped image's stage-0 tags as the network gave them: flipped back as a view,
+        # joints permuted (the estimator permutes the bounds instead; same boxes)
+        tq = [o0[0, J:], o0[1, J:][flip][:, :, ::-1]]
+        b = upsampled_block_bounds(heat_half, tq)
+        exact = block_bounds(heat, tags)
+        assert b.heat_max.shape == exact.heat_max.shape == (J, h // 8, w // 8)
+        assert b.tag_min.shape == exact.tag_min.shape == (J, h // 8, w // 8, 2)
+        assert np.all(b.heat_max >= exact.heat_max)
+        assert np.all(b.tag_min <= exact.tag_min) and np.all(b.tag_max >= exact.tag_max)
+        # and not loose beyond the low-resolution windows: close to the exact extrema
+        assert np.median(b.heat_max - exact.heat_max) < 0.1 * scale
+        assert np.median(b.tag_max - exact.tag_max) < 0.5 * scale
+    with pytest.raises(ValueError, match="heat_half"):
+        upsampled_block_bounds(heat_half[:, :, :-2], tq)
+    with pytest.raises(ValueError, match="tags_quarter"):
+        upsampled_block_bounds(heat_half, [t[:, :-1] for t in tq])
+    with pytest.raises(ValueError, match="tags_quarter"):
+        upsampled_block_bounds(heat_half, [])
+
+
+def test_precomputed_bounds_give_the_same_people_as_the_oracle():
+    """Pipeline-made maps: parse with low-resolution bounds == plain parse == the official
+    re-statement, and any valid bounds, however loose, give the same result."""
+    from ros2_mvpose.pose2d.grouping import BlockBounds, upsampled_block_bounds
+    from ros2_mvpose.skeleton import COCO17_FLIP_INDEX
+
+    flip = list(COCO17_FLIP_INDEX)
+    rng = np.random.default_rng(13)
+    compared = refined = 0
+    while compared < 8:
+        h, w = (64, 96) if compared % 2 else (96, 64)
+        o0, o1 = low_res_outputs(rng, h, w, n_people=int(rng.integers(1, 5)))
+        heat, tags, heat_half = upsample_like_the_estimator(o0, o1, flip)
+        params = {"detection_threshold": float(rng.uniform(0.05, 0.3))}
+        try:
+            want, want_scores = oracle_parse(heat, tags, **params)
+        except Ambiguous:
+            continue
+        b = upsampled_block_bounds(heat_half, [o0[0, J:], o0[1, J:][flip][:, :, ::-1]])
+        got, got_scores = parse_heatmaps(heat, tags, **params, bounds=b)
+        np.testing.assert_array_equal(got, want)
+        np.testing.assert_allclose(got_scores, want_scores, atol=1e-6, rtol=0)
+        np.testing.assert_array_equal(parse_heatmaps(heat, tags, **params)[0], want)
+        loose = BlockBounds(b.heat_max + 2.0, b.tag_min - 3.0, b.tag_max + 0.5)
+        np.testing.assert_array_equal(parse_heatmaps(heat, tags, **params, bounds=loose)[0], want)
+        tags_only = BlockBounds(None, b.tag_min, b.tag_max)  # exact heatmap block maxima
+        np.testing.assert_array_equal(parse_heatmaps(heat, tags, **params, bounds=tags_only)[0],
+                                      want)
+        raw, _ = parse_heatmaps(heat, tags, **params, refine=False)
+        refined += int(np.count_nonzero((got[:, :, 2] > 0) & (raw[:, :, 2] == 0)))
+        compared += 1
+    assert refined > 20
+
+
+def test_three_dimensional_tags_equal_the_oracle():
+    rng = np.random.default_rng(14)
+    compared = 0
+    while compared < 10:
+        det, tag, params = random_case(rng)
+        tag = tag if tag.ndim == 4 else tag[..., None]
+        tag3 = np.concatenate([tag, rng.uniform(-1, 1, tag.shape[:3] + (3 - tag.shape[3],))
+                               .astype(np.float32)], axis=3)
+        try:
+            want, want_scores = oracle_parse(det, tag3, **params)
+        except Ambiguous:
+            continue
+        got, got_scores = parse_heatmaps(det, tag3, **params)
+        np.testing.assert_array_equal(got, want, err_msg=str(params))
+        compared += 1
+
+
+def test_bad_bounds_raise_value_error():
+    from ros2_mvpose.pose2d.grouping import BlockBounds, block_bounds
+
+    rng = np.random.default_rng(15)
+    det = rng.uniform(0, 1, (J, 16, 24)).astype(np.float32)
+    tag = rng.normal(size=(J, 16, 24, 2)).astype(np.float32)
+    good = block_bounds(det, tag)
+    with pytest.raises(ValueError, match="BlockBounds"):
+        parse_heatmaps(det, tag, bounds=(good.heat_max, good.tag_min, good.tag_max))
+    with pytest.raises(ValueError, match="heat_max"):
+        parse_heatmaps(det, tag, bounds=BlockBounds(good.heat_max[:, :1], good.tag_min,
+                                                    good.tag_max))
+    with pytest.raises(ValueError, match="tag_min"):
+        parse_heatmaps(det, tag, bounds=BlockBounds(good.heat_max, good.tag_min[..., :1],
+                                                    good.tag_max))
+    nan = good.heat_max.copy()
+    nan[0, 0, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        parse_heatmaps(det, tag, bounds=BlockBounds(nan, good.tag_min, good.tag_max))
+    with pytest.raises(ValueError, match="tag_min must be <="):
+        parse_heatmaps(det, tag, bounds=BlockBounds(good.heat_max, good.tag_max + 1,
+                                                    good.tag_max))
+    with pytest.raises(ValueError, match="floating"):
+        parse_heatmaps(det, tag, bounds=BlockBounds(good.heat_max.astype(int), good.tag_min,
+                                                    good.tag_max))
+    # positional use is not possible: bounds is keyword-only
+    with pytest.raises(TypeError):
+        parse_heatmaps(det, tag, 0.1, 1.0, 30, 5, True, False, True, True, good)

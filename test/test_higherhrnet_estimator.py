@@ -219,3 +219,34 @@ def test_onnxruntime_path_matches_torch():
     for (h0, t0, _), (h1, t1, _) in zip(ref, got):
         np.testing.assert_allclose(h1, h0, atol=1e-5)
         np.testing.assert_allclose(t1, t0, atol=1e-5)
+
+
+@pytest.mark.parametrize("flip", [True, False])
+def test_grouping_with_bounds_from_the_network_outputs_equals_plain_grouping(flip):
+    """The estimator's grouping takes block bounds from the low-resolution outputs; they bound
+    every pixel of the final maps and give exactly the plain parse_heatmaps result."""
+    from ros2_mvpose.pose2d.grouping import block_bounds, parse_heatmaps
+
+    rng = np.random.default_rng(3)
+    images = [rng.integers(0, 256, (96, 128, 3), np.uint8),
+              rng.integers(0, 256, (160, 96, 3), np.uint8)]
+    for net, thr in ((Equivariant(symmetric=False), 0.05), (MarkerNet(), 0.1)):
+        est = HigherHRNetEstimator(net, input_size=64, flip_test=flip, detection_threshold=thr)
+        imgs = images if isinstance(net, Equivariant) else marker_set(64)[0]
+        maps, _, _ = est._compute_maps(imgs)
+        n_people = 0
+        for heat, tags, low in maps:
+            b = low.bounds(heat.shape)
+            exact = block_bounds(heat, tags)
+            assert b.heat_max is None  # exact block maxima of the final heatmaps (in parse)
+            assert np.all(b.tag_min <= exact.tag_min) and np.all(b.tag_max >= exact.tag_max)
+            got = est.group(heat, tags, low)
+            want = parse_heatmaps(heat, tags, **est.parse_params)
+            np.testing.assert_array_equal(got[0], want[0])
+            np.testing.assert_array_equal(got[1], want[1])
+            n_people += len(got[0])
+        assert n_people > 0
+    # several scales: the maps are not 2x upsamplings of one output, no bounds (plain grouping)
+    multi = HigherHRNetEstimator(MarkerNet(), input_size=64, scales=(1.0, 0.5))
+    maps, _, _ = multi._compute_maps(marker_set(64)[0][:1])
+    assert maps[0][2] is None

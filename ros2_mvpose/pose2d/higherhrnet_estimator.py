@@ -5,8 +5,9 @@ Reproduces the official COCO test pipeline of HRNet/HigherHRNet-Human-Pose-Estim
 (:mod:`.transforms`), ``ToTensor`` + ImageNet normalization, flip test with the COCO flip index,
 averaging of both stages' heatmaps, stage-0 tags (flipped tags as a second tag dimension),
 bilinear projection to the input resolution, associative-embedding grouping
-(:func:`.grouping.parse_heatmaps`, refine for every image) and the official map back to image
-pixels; several test scales are combined like the official code.
+(:func:`.grouping.parse_heatmaps`, refine for every image; at a single scale its block bounds
+come from the low-resolution network outputs, :class:`LowRes`, same result) and the official
+map back to image pixels; several test scales are combined like the official code.
 
 All images of a set whose aligned input size is the same go through the network as one batch
 (with their flipped copies in the same batch).
@@ -25,10 +26,10 @@ import torch.nn.functional as F
 
 from ..skeleton import COCO17_FLIP_INDEX, NUM_JOINTS
 from .backend import register_backend
-from .grouping import parse_heatmaps
+from .grouping import BlockBounds, parse_heatmaps, upsampled_block_bounds
 from .transforms import AlignedResize, get_multi_scale_size, heatmap_to_image, warp_image
 
-__all__ = ["HigherHRNetEstimator", "PoseResult", "SetResult"]
+__all__ = ["HigherHRNetEstimator", "LowRes", "PoseResult", "SetResult"]
 
 _MEAN = (0.485, 0.456, 0.406)
 _STD = (0.229, 0.224, 0.225)
@@ -188,8 +189,8 @@ class HigherHRNetEstimator:
         maps, resizes, timings = self._compute_maps(images)
         t0 = time.perf_counter()
         results = []
-        for (heat, tags), (res_min, hm_size) in zip(maps, resizes):
-            people, scores = parse_heatmaps(heat, tags, **self.parse_params)
+        for (heat, tags, low), (res_min, hm_size) in zip(maps, resizes):
+            people, scores = self.group(heat, tags, low)
             keep = scores >= self.min_person_score
             people, scores = people[keep], scores[keep]
             kp = np.empty((len(people), self.num_joints, 3), np.float32)
@@ -204,7 +205,16 @@ class HigherHRNetEstimator:
         """Final heatmaps ``(17, H, W)`` and tags ``(17, H, W, D)`` per image, as given to the
         grouping, with the aligned resize of the smallest scale (for the map back)."""
         maps, resizes, _ = self._compute_maps(images)
-        return [(h, t, r[0]) for (h, t), r in zip(maps, resizes)]
+        return [(h, t, r[0]) for (h, t, _low), r in zip(maps, resizes)]
+
+    def group(self, heat: np.ndarray, tags: np.ndarray, low: LowRes | None = None
+              ) -> tuple[np.ndarray, np.ndarray]:
+        """:func:`parse_heatmaps` of one image's final maps with this estimator's parameters;
+        with ``low`` (the network outputs the maps were upsampled from) refine's tag boxes come
+        from the 1/4 tags (:func:`upsampled_block_bounds`, 16x less data): same result."""
+        use = low is not None and self.parse_params["refine"]  # tag boxes serve refine only
+        bounds = low.bounds(heat.shape) if use else None
+        return parse_heatmaps(heat, tags, **self.parse_params, bounds=bounds)
 
     # ------------------------------------------------------------------------------------------
     def _sync(self) -> None:
@@ -228,6 +238,7 @@ class HigherHRNetEstimator:
                 for im in images]
         heat_acc: list[torch.Tensor | None] = [None] * n
         tag_list: list[list[torch.Tensor]] = [[] for _ in range(n)]
+        lows: list[LowRes | None] = [None] * n
         last_resize: list[AlignedResize | None] = [None] * n
         for s in sorted(self.scales, reverse=True):
             resizes = [get_multi_scale_size(im.shape[1], im.shape[0], self.input_size, s, min_scale)
@@ -247,7 +258,7 @@ class HigherHRNetEstimator:
                 self._sync()
                 t2 = time.perf_counter()
                 for k, i in enumerate(idx):
-                    heat, tags = self._postprocess(o0, o1, k, b, base_size)
+                    heat, tags, lows[i] = self._postprocess(o0, o1, k, b, base_size)
                     heat_acc[i] = heat if heat_acc[i] is None else heat_acc[i] + heat
                     if s == 1.0 or single:
                         tag_list[i].extend(tags)
@@ -262,7 +273,7 @@ class HigherHRNetEstimator:
         for i in range(n):
             heat = heat_acc[i] / float(len(self.scales))
             tags = torch.stack(tag_list[i], dim=3)
-            maps.append((heat.cpu().numpy(), tags.cpu().numpy()))
+            maps.append((heat.cpu().numpy(), tags.cpu().numpy(), lows[i] if single else None))
             info.append((last_resize[i], (base[i].size[0], base[i].size[1])))
         timings["post"] += time.perf_counter() - t0
         return maps, info, timings
@@ -275,9 +286,11 @@ class HigherHRNetEstimator:
         return x.sub_(self._mean).div_(self._std).contiguous()
 
     def _postprocess(self, o0: torch.Tensor, o1: torch.Tensor, k: int, b: int,
-                     base_size: tuple[int, int]) -> tuple[torch.Tensor, list[torch.Tensor]]:
+                     base_size: tuple[int, int]
+                     ) -> tuple[torch.Tensor, list[torch.Tensor], LowRes | None]:
         """Image ``k`` of a batch of ``b`` (+ ``b`` flipped): heatmaps ``(17, Hb, Wb)`` (flip
-        averaged) and its tag maps ``[(17, Hb, Wb)]`` (original, flipped), at ``base_size``."""
+        averaged) and its tag maps ``[(17, Hb, Wb)]`` (original, flipped), at ``base_size``,
+        and the low-resolution maps they are exact 2x upsamplings of (None when not exact)."""
         nj = self.num_joints
         w_b, h_b = base_size
         sel = [k, k + b] if self.flip_test else [k]
@@ -297,7 +310,51 @@ class HigherHRNetEstimator:
         nh = heat.shape[0]
         heat_p = proj[:nh]
         heat_out = (heat_p[0] + heat_p[1]) / 2.0 if self.flip_test else heat_p[0]
-        return heat_out, [proj[nh + t] for t in range(len(tags))]
+        low = None
+        if (h_b, w_b) == (2 * heat.shape[2], 2 * heat.shape[3]) == (4 * o0.shape[2],
+                                                                    4 * o0.shape[3]):
+            # exact 2x / 4x upsamplings: keep the half-resolution heatmaps and the 1/4
+            # stage-0 tags for the grouping's block bounds (references, no copies)
+            low = LowRes(heat, o0[k, nj:], o0[k + b, nj:] if self.flip_test else None,
+                         self._flip_index)
+        return heat_out, [proj[nh + t] for t in range(len(tags))], low
+
+
+@dataclass
+class LowRes:
+    """The network outputs one image's final maps are exact 2x upsamplings of (single scale).
+
+    Attributes:
+        heat: ``(F, J, H/2, W/2)`` half-resolution heatmaps, F = 2 under flip test (the final
+            heatmap is the mean of their 2x bilinear upsamplings).
+        tags: ``(J, H/4, W/4)`` stage-0 tags of the image (1/4 resolution; upsampled 2x twice
+            they are tag dimension 0).
+        tags_flipped: the same output of the flipped image, as the network gave it (not
+            flipped back, joints not permuted), or None without flip test.
+        flip_index: the joint permutation of the flip test.
+    """
+
+    heat: torch.Tensor
+    tags: torch.Tensor
+    tags_flipped: torch.Tensor | None
+    flip_index: list[int]
+
+    def bounds(self, shape: tuple[int, ...]) -> BlockBounds | None:
+        """Valid 8x8 block bounds of the final maps of ``shape (J, H, W)`` (None when the
+        sizes do not allow them)."""
+        h2, w2 = self.heat.shape[2:]
+        if tuple(shape[1:]) != (2 * h2, 2 * w2) or h2 % 4 or w2 % 4:
+            return None
+        tq = [self.tags.cpu().numpy()]
+        if self.tags_flipped is not None:  # flipped back: a view; joints permuted afterwards
+            tq.append(self.tags_flipped.cpu().numpy()[:, :, ::-1])
+        # tag boxes from the 1/4 tags; the exact heatmap block maxima (one pass over the final
+        # heatmaps) cost no more than reading the half-resolution pair and are tighter
+        b = upsampled_block_bounds(None, tq)
+        if self.tags_flipped is not None:
+            for a in (b.tag_min, b.tag_max):
+                a[..., 1] = a[self.flip_index, :, :, 1]
+        return b
 
 
 class _OnnxNetwork:
