@@ -5,11 +5,14 @@ Usage:
     .venv/bin/python benchmarks/bench_ros_latency.py --duration 120  # the BENCHMARKS.md figure
 
 Set-up: 5 cameras of 1080x1080 (``../shared/seed_sample`` renders and calibrations when present,
-else a synthetic ring rig and rendered frames) published as ``sensor_msgs/Image`` bgr8 at 30 Hz
-by a publisher node in this process, every camera stamped with the frame's wall-clock time.
-The graph (``detector_node`` + ``triangulator_node``, the real nodes, in one child process on
-a ``MultiThreadedExecutor`` like ``mvpose run``) runs in a child process on an isolated
-ROS_DOMAIN_ID; a listener node in this process receives ``skeletons/markers`` and
+else a synthetic ring rig and rendered frames) published as ``sensor_msgs/Image`` bgr8 at 30 Hz,
+each by its own process like independent camera drivers (``--publishers processes``, default;
+``inprocess``: all five one after the other from this process), frame ``k`` stamped with its
+capture time and published at that time, as serialized bytes. The graph (``detector_node`` +
+``triangulator_node``, the real nodes, in one child process on a ``SingleThreadedExecutor``
+like ``mvpose run``; ``--graph processes``: one process per node) runs on an isolated
+ROS_DOMAIN_ID, with the package's parameter defaults (``--det-param`` overrides the
+detector's); a listener node in this process receives ``skeletons/markers``,
 ``skeletons/points`` and ``/diagnostics``.
 
 Two runs:
