@@ -161,6 +161,46 @@ def real_backend_choice(choice: str) -> str | None:
 
 
 # ------------------------------------------------------------------ child: the graph
+def FloorNode(rig):  # noqa: N802 - builds a node class lazily (rclpy imported in the child only)
+    """Transport floor: takes the 5 image topics like the detector (serialized, sensor QoS depth
+    1) and, once every camera's image of a frame is in, publishes an empty MarkerArray-sized
+    answer (one marker, one empty cloud) stamped with the frame: no conversion, no model, no
+    triangulator. Its latency is what any rclpy node pays to receive the images."""
+    from rclpy.node import Node
+    from sensor_msgs.msg import Image, PointCloud2
+    from visualization_msgs.msg import Marker, MarkerArray
+
+    from ros2_mvpose.ros.image_cdr import parse_image_cdr
+    from ros2_mvpose.ros.qos import result_qos, sensor_qos
+
+    class _Floor(Node):
+        def __init__(self):
+            super().__init__("transport_floor")
+            self.n = len(rig.cameras)
+            self.pending: dict[tuple[int, int], set[int]] = {}
+            self.pub_m = self.create_publisher(MarkerArray, "/skeletons/markers", result_qos())
+            self.pub_p = self.create_publisher(PointCloud2, "/skeletons/points", result_qos())
+            self.subs = [self.create_subscription(Image, c.image_topic, lambda m, i=i: self.on_image(i, m),
+                                                  sensor_qos(1), raw=True)
+                         for i, c in enumerate(rig.cameras)]
+
+        def on_image(self, i, data):
+            msg = parse_image_cdr(data)
+            key = (msg.header.stamp.sec, msg.header.stamp.nanosec)
+            got = self.pending.setdefault(key, set())
+            got.add(i)
+            if len(got) == self.n:
+                del self.pending[key]
+                for k in [k for k in self.pending if k < key]:  # frames that will never complete
+                    del self.pending[k]
+                marker = Marker(header=msg.header)
+                marker.header.frame_id = "world"
+                self.pub_m.publish(MarkerArray(markers=[marker]))
+                self.pub_p.publish(PointCloud2(header=marker.header))
+
+    return _Floor()
+
+
 def run_graph(args) -> int:
     """Child process: the nodes named by ``--nodes`` on one executor until SIGINT."""
     import rclpy
@@ -204,6 +244,8 @@ def run_graph(args) -> int:
     common = [Parameter("rig_file", value=str(args.rig)), Parameter("diagnostics_period", value=1.0)]
     det_params = [Parameter(k, value=yaml.safe_load(v)) for k, v in (x.split("=", 1) for x in args.det_param)]
     nodes = []
+    if "floor" in args.nodes:
+        nodes.append(FloorNode(rig))
     if "detector" in args.nodes:
         nodes.append(DetectorNode(backend=backend, parameter_overrides=common + det_params))
     if "triangulator" in args.nodes:
@@ -301,7 +343,12 @@ def measure(args, backend: str, rig_path: Path, rig, images, checkpoint: str = "
     cmd = [sys.executable, __file__, "--child", "--rig", str(rig_path), "--backend", backend,
            "--model-delay", str(args.model_delay), "--checkpoint", checkpoint, "--executor", args.executor]
     cmd += [f"--det-param={x}" for x in args.det_param]
-    groups = [["detector", "triangulator"]] if args.graph == "inprocess" else [["detector"], ["triangulator"]]
+    if backend == "floor":
+        groups = [["floor"]]
+    elif args.graph == "inprocess":
+        groups = [["detector", "triangulator"]]
+    else:
+        groups = [["detector"], ["triangulator"]]
     children = [subprocess.Popen(cmd + ["--nodes", *g], env=env, stdout=subprocess.PIPE,
                                  stderr=subprocess.STDOUT, text=True) for g in groups]
     log: list[str] = []
@@ -419,6 +466,7 @@ def measure(args, backend: str, rig_path: Path, rig, images, checkpoint: str = "
                 rss_samples.append(sum(rss_mb(c.pid) for c in children))
             nxt = t_start + n * period
             time.sleep(max(0.0, nxt - time.monotonic()))
+        measure_to = time.time() if not cameras else stamp + 1e-6  # the last frame counted
         with lock:
             received_end = _images_received(state["diag"])
         time.sleep(args.drain)
@@ -429,8 +477,8 @@ def measure(args, backend: str, rig_path: Path, rig, images, checkpoint: str = "
         rss_end = sum(rss_mb(c.pid) for c in children)
         result["camera_log"] = [line for line in log if line.startswith("CAMERA")]
         with lock:
-            ml = [(s, r) for s, r in state["marker_lat"] if s >= measure_from]
-            pl = [(s, r) for s, r in state["points_lat"] if s >= measure_from]
+            ml = [(s, r) for s, r in state["marker_lat"] if measure_from <= s <= measure_to]
+            pl = [(s, r) for s, r in state["points_lat"] if measure_from <= s <= measure_to]
             diag = dict(state["diag"])
             empty = state["empty_markers"]
         lat = np.array([r - s for s, r in ml]) if ml else np.array([np.nan])
@@ -538,7 +586,7 @@ def main() -> int:
     images = load_images(rig, args.size)
     print(f"# ROS graph latency: {args.cameras} cameras {args.size}x{args.size} bgr8 at {args.fps:g} Hz, "
           f"{args.duration:g} s per run ({source}); {os.cpu_count()} CPUs", flush=True)
-    runs = [("timing stand-in", "replay", "")]
+    runs = [("transport floor (bare subscriber)", "floor", ""), ("timing stand-in", "replay", "")]
     real = real_backend_choice(args.real)
     if real == "higherhrnet" and not args.checkpoint:
         ckpt = str(deterministic_hrnet_checkpoint(tmp / "hrnet_w32_deterministic.pth"))
@@ -567,13 +615,24 @@ def main() -> int:
               f"| {r['non_model_ms']:.1f} | {r['node_code_ms']:.1f} | {r['reconstruct_ms']:.2f} "
               f"| {r['rss_start_mb']:.0f} -> {r['rss_end_mb']:.0f} ({r['rss_max_mb']:.0f}) |")
     print()
-    print("Latency: MarkerArray receive time minus the image stamp (wall clock, same machine). "
+    print("Transport floor: the graph replaced by a bare rclpy node that takes the same image topics "
+          "(serialized, depth 1) and answers each complete frame with a one-marker MarkerArray: "
+          "what any Python node pays to receive the images on this machine. "
+          "Latency: MarkerArray receive time minus the image stamp (wall clock, same machine). "
           "'not in the model' = median latency - median model time per set (detector /diagnostics); "
           "'of which in node code' = the detector's image conversion and cloud publishing plus the "
           "triangulator's per-set time (medians); the rest is DDS transport of the images, sync "
           "waiting and, with a slow model, waiting for the worker. "
           "Dropped sets: frames published whose set produced no output (the detector runs on the "
           "newest set only). RSS: the graph process after warm-up, at the end, and the maximum sampled.")
+    floor = next((r for r in results if r["backend"] == "floor"), None)
+    if floor is not None:
+        for r in results:
+            if r is not floor:
+                print(f"- {r['label']}: {r['latency_median_ms'] - floor['latency_median_ms']:.1f} ms over the "
+                      f"transport floor at median (not in the model and not transport: "
+                      f"{r['non_model_ms'] - floor['latency_median_ms']:.1f} ms)")
+        print()
     if args.verbose:
         for r in results:
             print("\n".join(r.get("camera_log", [])))
