@@ -629,7 +629,8 @@ def main() -> int:
     if floor is not None:
         for r in results:
             if r is not floor:
-                print(f"- {r['label']}: {r['latency_median_ms'] - floor['latency_median_ms']:.1f} ms over the "
+                over = r["latency_median_ms"] - floor["latency_median_ms"]
+                print(f"- {r['label']}: {over:.1f} ms over the "
                       f"transport floor at median (not in the model and not transport: "
                       f"{r['non_model_ms'] - floor['latency_median_ms']:.1f} ms)")
         print()
