@@ -205,7 +205,9 @@ def test_tick_emits_partial_sets_without_new_messages():
     sync.tick(100.4)
     assert rec.sets == []
     sync.add(0, "a2", 5.6, 100.45)
-    sync.tick(100.55)  # input 1 dead: silent since 100.0 and its stamps 0.6 s behind; input 0 alone
+    sync.tick(100.55)  # silent since 100.0 and 0.6 s behind in stamps, but behind only since 100.45
+    assert sync.is_alive(1) and rec.sets == []
+    sync.tick(100.96)  # input 1 dead: behind for more than dead_after; input 0 alone
     assert not sync.is_alive(1) and sync.is_alive(0)
     assert rec.sets == [(["a2", None], 5.6)]
 
@@ -222,6 +224,29 @@ def test_whole_stream_pause_does_not_cut_the_next_set_into_pieces():
         sync.add(i, ("s1", i), 10.1, 105.0 + 0.01 * i)
     assert [m for m, _ in rec.sets] == [[("s0", i) for i in range(3)], [("s1", i) for i in range(3)]]
     assert sync.partial == 0
+
+
+def test_slow_upstream_with_stamp_jumps_gives_full_sets():
+    """A slow detector: one set every 0.7 s (stamps jumping 0.7 s > dead_after), its messages
+    arriving a few ms apart. Every input is silent and 0.7 s behind when the first message of
+    the next set arrives, but only for milliseconds: no input dies, every set is full."""
+    sync, rec = make(5, slop=0.05, min_inputs=2, dead_after=0.5)
+    for k in range(8):
+        stamp, t = 10.0 + 0.7 * k, 100.0 + 0.7 * k
+        for i in (3, 0, 4, 1, 2):
+            t += 0.003
+            sync.tick(t)
+            sync.add(i, (k, i), stamp, t)
+    assert [m for m, _ in rec.sets] == [[(k, i) for i in range(5)] for k in range(8)]
+    assert sync.partial == 0 and sync.dropped == 0
+    # and a detector output that really stops for one camera still cuts it out after dead_after
+    for k in range(8, 12):
+        stamp, t = 10.0 + 0.7 * k, 100.0 + 0.7 * k
+        for i in range(4):
+            sync.add(i, (k, i), stamp, t + 0.003 * i)
+        sync.tick(t + 0.1)
+    assert not sync.is_alive(4)
+    assert rec.sets[-1][0] == [(11, i) for i in range(4)] + [None]
 
 
 def test_never_seen_input_dies_after_dead_after_from_start():

@@ -112,7 +112,8 @@ _PARAMETER_ROWS: tuple[tuple[str, Any, str, str], ...] = (
         "camera_timeout",
         1.0,
         "Seconds after which a silent camera is dead and sets go on without it: no image for this "
-        "long (wall time) and its stamps this far behind the other cameras'; it rejoins with its next image.",
+        "long (wall time), its stamps this far behind the other cameras', and behind them for this "
+        "long; it rejoins with its next image.",
         "double",
     ),
     (

@@ -89,7 +89,8 @@ NODE_PARAMETERS: tuple[ParamSpec, ...] = (
               "seconds is left out of sets until it publishes again (clamped to the camera count).",
               "int"),
     ParamSpec("dead_after", 0.5, "Seconds after which a silent camera counts as missing: no keypoints "
-              "for this long (wall time) and its stamps this far behind the other cameras'.", "double"),
+              "for this long (wall time), its stamps this far behind the other cameras', and behind "
+              "them for this long (a detector slower than dead_after never loses cameras).", "double"),
     ParamSpec("tick_period", 0.05, "Seconds (wall time) between checks for missing cameras.", "double"),
     ParamSpec("publish_cameras", True, "Publish camera frustum markers on skeletons/cameras "
               "(transient local).", "bool"),

@@ -22,18 +22,23 @@ Policy (full sets: the semantics of message_filters' ``ApproximateTimeSynchroniz
   set that would go back in time (possible only around a dead input rejoining) is discarded.
 
 Extension (dead inputs): an input is *dead* when it has received nothing for ``dead_after``
-seconds of ``now`` (receive time) **and** its newest stamp lags the newest stamp of any input
-by more than ``dead_after`` (the other streams moved on without it). Then its queue is cleared
-and sets are formed from the alive inputs only, with ``None`` in the dead inputs' slots,
-provided at least ``min_inputs`` are alive. Both conditions are needed: after a pause of the
-whole stream (a slow model holding the publisher, a paused bag, a stalled network) every input
-is silent by the wall clock, yet none lags in stamps, so the next set waits for all of them
-instead of being cut into one-camera pieces as its images trickle in. An input that was never
-heard from is compared with the first stamp and the first ``add``/``tick`` call. A dead input
-rejoins on its next message (that first message
-is usually dropped: the alive inputs already formed a partial set for its time, and sets never
-go back in time; the input is in the sets from its next message on). With the default
-``min_inputs = n_inputs`` no partial set is ever emitted (pure message_filters behaviour).
+seconds of ``now`` (receive time), **and** its newest stamp lags the newest stamp of any input
+by more than ``dead_after`` (the other streams moved on without it), **and** it has been behind
+(the others holding a stamp more than ``slop`` newer than its newest) for ``dead_after`` seconds
+of ``now``. Then its queue is cleared and sets are formed from the alive inputs only, with
+``None`` in the dead inputs' slots, provided at least ``min_inputs`` are alive. All three are
+needed: after a pause of the whole stream (a paused bag, a stalled network) every input is
+silent by the wall clock, yet none lags in stamps; and when the upstream is slow (a detector
+producing a set every second, each set's messages arriving within milliseconds of each other,
+stamps jumping by more than ``dead_after`` between sets) every input is silent and lags in
+stamps the moment the first message of the next set arrives, yet none has been behind for
+long. In both cases the next set waits for all inputs instead of being cut into one-input
+pieces as its messages trickle in. An input that was never heard from is compared with the
+first stamp and the first ``add``/``tick`` call. A dead input rejoins on its next message (that
+first message is usually dropped: the alive inputs already formed a partial set for its time,
+and sets never go back in time; the input is in the sets from its next message on). With the
+default ``min_inputs = n_inputs`` no partial set is ever emitted (pure message_filters
+behaviour).
 
 A set's stamp is the **latest** stamp among its messages (the moment by which every member had
 been captured).
@@ -106,6 +111,7 @@ class ApproximateTimeSync:
         self._newest: list[float | None] = [None] * self.n_inputs  # newest stamp added per input
         self._first_stamp: float | None = None
         self._newest_any = float("-inf")
+        self._behind_since: list[float | None] = [None] * self.n_inputs  # receive time
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------------ public API
@@ -123,6 +129,7 @@ class ApproximateTimeSync:
             if self._first_stamp is None:
                 self._first_stamp = stamp
             self._newest_any = max(self._newest_any, stamp)
+            self._update_behind(float(now))
             if stamp <= self._last_used[index]:
                 self.dropped += 1  # late or duplicate: this input already contributed a newer one
             else:
@@ -168,11 +175,21 @@ class ApproximateTimeSync:
             self._newest = [None] * self.n_inputs
             self._first_stamp = None
             self._newest_any = float("-inf")
+            self._behind_since = [None] * self.n_inputs
 
     # ------------------------------------------------------------------ internals
     def _begin(self, now: float) -> None:
         if self._start is None:
             self._start = float(now)
+
+    def _update_behind(self, now: float) -> None:
+        """Note when each input fell behind the newest stamp (by more than ``slop``). Lock held."""
+        for i in range(self.n_inputs):
+            newest = self._newest[i] if self._newest[i] is not None else self._first_stamp
+            if newest is None or self._newest_any - newest <= self.slop:
+                self._behind_since[i] = None
+            elif self._behind_since[i] is None:
+                self._behind_since[i] = now
 
     def _is_alive_at(self, i: int, now: float) -> bool:
         seen = self._last_seen[i]
@@ -180,9 +197,10 @@ class ApproximateTimeSync:
         if ref is None or now - ref <= self.dead_after:
             return True
         newest = self._newest[i] if self._newest[i] is not None else self._first_stamp
-        if newest is None:
+        if newest is None or self._newest_any - newest <= self.dead_after:
             return True
-        return self._newest_any - newest <= self.dead_after
+        behind = self._behind_since[i]
+        return behind is None or now - behind <= self.dead_after
 
     def _pop_front(self, i: int) -> None:
         del self._stamps[i][0]
