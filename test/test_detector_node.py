@@ -383,6 +383,24 @@ def test_slow_backend_drops_sets_and_keeps_the_newest(harness_factory):
         assert frames == sorted(frames) and frames[-1] == last  # the newest set is always processed
 
 
+def test_garbage_serialized_images_are_reported_and_the_others_go_on(harness_factory, capfd):
+    """Bytes that are not a serialized Image (published raw on one camera's topic) are counted and
+    logged for that camera; the other cameras' sets go on as partial sets."""
+    h = harness_factory(3, BrightSquareBackend(), slop=0.02, min_cameras=2, camera_timeout=0.3)
+    rng = random.Random(21)
+    for f in range(12):
+        h.publish_frame(f, [0, 1], 7000.0, 0.05, 0.002, rng)
+        h.pubs[2].publish(b"\x00\x01\x00\x00" + bytes(8))  # a CDR header, then nothing sensible
+        spin_for(h.ex, 0.06)
+    assert spin_until(h.ex, lambda: len(h.clouds[0]) >= 4, timeout=5.0), [len(c) for c in h.clouds]
+    assert h.clouds[2] == []
+    assert h.node.cameras[2].bad_images >= 12 and "serialized Image" in h.node.cameras[2].last_problem
+    assert h.node.cameras[2].rate.count >= 12  # counted as received
+    assert h.node.sync.partial >= 4
+    err = capfd.readouterr().err
+    assert err.count("camera cam2") == 1 and "serialized Image truncated" in err
+
+
 def test_backend_exceptions_do_not_stop_the_node(harness_factory):
     backend = BrightSquareBackend(fail_every=3)
     h = harness_factory(2, backend, slop=0.01)
