@@ -38,6 +38,8 @@ extras_require = {
     "ros": ROS_WHEELS,
     # PyTorch for the HigherHRNet backend (CPU build from local disk on the dev machines).
     "torch": ["torch==2.13.0"],
+    # compiled kernels of the HigherHRNet grouping (optional: the numpy path is used without it)
+    "fast": ["numba>=0.60"],
     "dev": ["pytest>=7", "ruff>=0.5", "hypothesis>=6"],
     # what `colcon test` needs (the ROS 2 Jazzy ament_python convention; replaces tests_require)
     "test": ["pytest"],

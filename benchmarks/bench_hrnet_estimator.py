@@ -10,7 +10,9 @@ preprocessing, network, post-processing (stage/flip aggregation + projection) an
 and times the grouping alone on synthetic 512x512 maps with 10 people (the weights here are not
 trained, so their heatmaps give meaningless, crowded groupings): as the pipeline runs it (refine's
 tag boxes from the 1/4 network tags, then :func:`parse_heatmaps`; the maps are made by the
-estimator's own post-processing from synthetic network outputs) and plain :func:`parse_heatmaps`.
+estimator's own post-processing from synthetic network outputs) and plain :func:`parse_heatmaps`,
+on the compiled numba kernels and on the numpy code in the same run (numba path only when numba
+is installed; ``MVPOSE_NO_NUMBA=1`` times numpy alone).
 
 Weights: the deterministic reference weights from ``../shared/higherhrnet`` when present, else
 random init. Prints a markdown table. Example::
@@ -110,12 +112,39 @@ def pipeline_maps(est, rng, size: int = 512):
         return heat.numpy(), torch.stack(tags, dim=3).numpy(), low
 
 
-def time_grouping(n_maps: int, reps: int) -> dict[str, float | int]:
+def _set_grouping_path(name: str) -> None:
+    """Make the grouping run its numba kernels (``"numba"``) or its numpy code."""
+    from ros2_mvpose.pose2d import grouping
+
+    grouping._KERNELS_TRIED = True
+    if name == "numba":
+        from ros2_mvpose.pose2d import grouping_kernels
+
+        grouping._KERNELS = grouping_kernels
+    else:
+        grouping._KERNELS = None
+
+
+def grouping_paths() -> tuple[list[str], float | None]:
+    """The grouping implementations to time (numba first when it imports and is not turned off
+    by ``MVPOSE_NO_NUMBA=1``) and the seconds of its import (None without numba)."""
+    from ros2_mvpose.pose2d import grouping
+
+    t0 = time.perf_counter()
+    default = grouping.accelerator()
+    t_import = time.perf_counter() - t0
+    return (["numba", "numpy"], t_import) if default == "numba" else (["numpy"], None)
+
+
+def time_grouping(n_maps: int, reps: int, path: str = "numpy") -> dict[str, float | int]:
     """Wall ms per image of the grouping as the pipeline runs it (:meth:`group` = tag boxes
     from the low-resolution outputs + :func:`parse_heatmaps`), and of plain
     :func:`parse_heatmaps` (bounds from one pass over the final maps), each with and without
     refine, on ``n_maps`` synthetic 10-person 512x512 images x ``reps`` rounds (calls
-    interleaved; the machine is shared: medians and minima of single calls)."""
+    interleaved; the machine is shared: medians and minima of single calls), on the grouping
+    implementation ``path`` ("numba" kernels or "numpy"). The first call (compile or load of the
+    kernels from numba's cache) is timed apart as ``first_call_s``."""
+    _set_grouping_path(path)
     est = HigherHRNetEstimator(torch.nn.Identity(), input_size=512)  # official grouping defaults
     est_nr = HigherHRNetEstimator(torch.nn.Identity(), input_size=512, refine=False)
     rng = np.random.default_rng(0)
@@ -126,9 +155,14 @@ def time_grouping(n_maps: int, reps: int) -> dict[str, float | int]:
         "plain": lambda h, t, lo: parse_heatmaps(h, t),
         "plain_no_refine": lambda h, t, lo: parse_heatmaps(h, t, refine=False),
     }
+    t0 = time.perf_counter()
+    for fn in variants.values():  # first calls: numba compiles or loads its cache here
+        fn(*maps[0])
+    first_call = time.perf_counter() - t0
     for det, tags, low in maps:  # warm-up; the paths agree exactly
-        ref = parse_heatmaps(det, tags)[0]
-        assert np.array_equal(est.group(det, tags, low)[0], ref)
+        ref = parse_heatmaps(det, tags)
+        got = est.group(det, tags, low)
+        assert np.array_equal(got[0], ref[0]) and np.array_equal(got[1], ref[1])
     times: dict[str, list[float]] = {k: [] for k in variants}
     for _ in range(reps):
         for det, tags, low in maps:
@@ -142,7 +176,42 @@ def time_grouping(n_maps: int, reps: int) -> dict[str, float | int]:
         out["min_" + k] = min(v) * 1e3
     out["people"] = len(parse_heatmaps(*maps[0][:2])[0])
     out["calls"] = len(times["plain"])
+    out["first_call_s"] = first_call
+    out["results"] = [est.group(*m) for m in maps]
     return out
+
+
+def grouping_report(reps: int) -> str:
+    """Grouping timings of every available implementation (same maps, same run), checked to
+    give identical people and scores."""
+    paths, t_import = grouping_paths()
+    res = {p: time_grouping(n_maps=3, reps=reps, path=p) for p in paths}
+    if len(paths) == 2:  # numba and numpy give the same results
+        for (a, sa), (b, sb) in zip(res["numba"]["results"], res["numpy"]["results"]):
+            assert np.array_equal(a, b) and np.array_equal(sa, sb), "numba != numpy grouping"
+    g0 = res[paths[0]]
+    lines = [
+        f"Grouping on synthetic 17x512x512 maps built by the estimator's post-processing from "
+        f"synthetic network outputs (2-D tags, 10 people placed, ~20 % joints missing; "
+        f"{g0['people']} found on the first), official defaults, median (min) of {g0['calls']} "
+        f"calls per variant; default path: {paths[0]}"
+        + (f" (numba import {t_import:.2f} s; identical results to numpy checked)"
+           if t_import is not None else " (numba not installed or MVPOSE_NO_NUMBA=1)") + ":"]
+    for p in paths:
+        g = res[p]
+        lines.append(
+            f"- [{p}] as the pipeline runs it (HigherHRNetEstimator.group: refine's tag boxes "
+            f"from the 1/4 stage-0 tags + parse_heatmaps): {g['pipeline']:.1f} ms/image with "
+            f"refine (min {g['min_pipeline']:.1f}), {g['pipeline_no_refine']:.1f} "
+            f"(min {g['min_pipeline_no_refine']:.1f}) without (target <= 5 ms); plain "
+            f"parse_heatmaps (no precomputed bounds): {g['plain']:.1f} (min "
+            f"{g['min_plain']:.1f}) with refine, {g['plain_no_refine']:.1f} (min "
+            f"{g['min_plain_no_refine']:.1f}) without; first calls {g['first_call_s']:.2f} s")
+    if len(paths) == 2:
+        lines.append(f"- numba vs numpy, pipeline with refine: "
+                     f"x{res['numpy']['pipeline'] / res['numba']['pipeline']:.2f}")
+    _set_grouping_path(paths[0])
+    return "\n".join(lines)
 
 
 def time_sets(fn, reps: int) -> dict[str, float]:
@@ -174,21 +243,7 @@ def main() -> int:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
 
-    g = time_grouping(n_maps=3, reps=args.group_reps)
-    group_line = (
-        f"Grouping on synthetic 17x512x512 maps built by the estimator's post-processing from "
-        f"synthetic network outputs (2-D tags, 10 people placed, ~20 % joints missing; "
-        f"{g['people']} found on the first), official defaults, median (min) of {g['calls']} "
-        f"calls per variant:\n"
-        f"- as the pipeline runs it (HigherHRNetEstimator.group: refine's tag boxes from the "
-        f"1/4 stage-0 tags + parse_heatmaps): "
-        f"{g['pipeline']:.1f} ms/image with refine (min {g['min_pipeline']:.1f}), "
-        f"{g['pipeline_no_refine']:.1f} (min {g['min_pipeline_no_refine']:.1f}) without "
-        f"(target <= 5 ms)\n"
-        f"- plain parse_heatmaps (no precomputed bounds, one pass over all maps): "
-        f"{g['plain']:.1f} ms/image with refine "
-        f"(min {g['min_plain']:.1f}), {g['plain_no_refine']:.1f} "
-        f"(min {g['min_plain_no_refine']:.1f}) without")
+    group_line = grouping_report(args.group_reps)
     if args.group_only:
         print(group_line)
         return 0

@@ -7,6 +7,10 @@ NMS with -inf padding, top-k, ``match_by_tag`` with its tag-keyed dictionary, ``
 oracle enumerates every assignment of the same padded cost matrix instead, and declares a case
 ambiguous when two minimum-cost assignments lead to different groupings (there the official
 result depends on munkres' scan order); such cases are regenerated.
+
+The key exactness tests run on both implementations of the hot loops (fixture ``path``): the
+compiled numba kernels (``grouping_kernels``, skipped when numba is not installed) and the numpy
+code (what runs without numba or with ``MVPOSE_NO_NUMBA=1``).
 """
 
 from __future__ import annotations
@@ -20,6 +24,28 @@ import pytest
 from ros2_mvpose.pose2d.grouping import JOINT_ORDER, find_peaks, parse_heatmaps
 
 J = 17
+
+
+def _set_path(monkeypatch, name):
+    """Make :mod:`grouping` run its numba kernels (``"numba"``) or its numpy code."""
+    import ros2_mvpose.pose2d.grouping as grouping
+
+    kernels = None
+    if name == "numba":
+        try:
+            from ros2_mvpose.pose2d import grouping_kernels as kernels
+        except ImportError as exc:
+            pytest.skip(f"numba path not testable: numba is not installed ({exc})")
+    monkeypatch.setattr(grouping, "_KERNELS", kernels)
+    monkeypatch.setattr(grouping, "_KERNELS_TRIED", True)
+    assert grouping.accelerator() == name
+
+
+@pytest.fixture(params=["numba", "numpy"])
+def path(request, monkeypatch):
+    """Run the test on the compiled kernels and on the numpy code."""
+    _set_path(monkeypatch, request.param)
+    return request.param
 
 
 # ----------------------------------------------------------------------------------------------
@@ -233,7 +259,7 @@ def match_people(found, people):
 # ----------------------------------------------------------------------------------------------
 # Known people
 # ----------------------------------------------------------------------------------------------
-def test_known_people_exact_positions_scores_and_tags():
+def test_known_people_exact_positions_scores_and_tags(path):
     h, w = 60, 90
     people = []
     for k, (ox, oy) in enumerate([(15, 15), (45, 30), (75, 45)]):
@@ -266,7 +292,7 @@ def test_no_people_gives_empty_arrays():
     assert found.shape == (0, J, 4)
 
 
-def test_missing_joints_are_zero_without_refine_and_filled_by_refine():
+def test_missing_joints_are_zero_without_refine_and_filled_by_refine(path):
     h, w = 64, 64
     rng = np.random.default_rng(2)
     people = person_grid(rng, 2, h, w, tags=[[-2.0], [2.0]])
@@ -346,7 +372,7 @@ def test_two_dimensional_tags_separate_what_one_dimension_merges():
     assert not np.allclose(found1[0, :, 3], found1[0, 0, 3])  # mixed tags: the people merged
 
 
-def test_find_peaks_nms_window_and_top_k():
+def test_find_peaks_nms_window_and_top_k(path):
     det = np.zeros((J, 30, 30), np.float32)
     det[0, 10, 10] = 0.9
     det[0, 10, 12] = 0.5  # inside the 5x5 window of the stronger peak: suppressed
@@ -434,7 +460,7 @@ def random_case(rng):
     return det, (tag if dim > 1 or rng.uniform() < 0.5 else tag[..., 0]), params
 
 
-def test_parse_heatmaps_equals_official_oracle_on_random_cases():
+def test_parse_heatmaps_equals_official_oracle_on_random_cases(path):
     rng = np.random.default_rng(20240611)
     compared = ambiguous = people_seen = refined = 0
     while compared < 100:
@@ -466,8 +492,10 @@ def test_parse_heatmaps_equals_official_oracle_on_random_cases():
     {"_DENSE_FRACTION": 2.0, "_DIRECT_BLOCKS": 2, "_CHUNK_BLOCKS": 3},
 ])
 def test_search_branches_equal_the_oracle(monkeypatch, branches):
+    """The numpy path's branches (the numba kernels have none of these switches)."""
     import ros2_mvpose.pose2d.grouping as grouping
 
+    _set_path(monkeypatch, "numpy")
     for name, value in branches.items():
         monkeypatch.setattr(grouping, name, value)
     rng = np.random.default_rng(77)
@@ -523,7 +551,8 @@ def realistic_maps(rng, h, w, n_people=10, dim=2, noise=0.0):
 
 @pytest.mark.parametrize("h, w, dim, noise", [(512, 512, 2, 0.0), (512, 512, 2, 0.03),
                                               (300, 452, 1, 0.01)])
-def test_ten_people_realistic_maps_equal_the_full_map_reference(monkeypatch, h, w, dim, noise):
+def test_ten_people_realistic_maps_equal_the_full_map_reference(monkeypatch, path, h, w, dim,
+                                                                 noise):
     rng = np.random.default_rng(h + w + dim)
     det, tag = realistic_maps(rng, h, w, dim=dim, noise=noise)
     monkeypatch.setitem(oracle_parse.__globals__, "oracle_max_match", scipy_matcher)
@@ -602,7 +631,7 @@ def low_res_outputs(rng, h, w, n_people=4, scale=1.0):
 
 
 @pytest.mark.parametrize("scale", [1.0, 300.0])
-def test_upsampled_block_bounds_bound_every_pixel_of_the_projected_maps(scale):
+def test_upsampled_block_bounds_bound_every_pixel_of_the_projected_maps(path, scale):
     from ros2_mvpose.pose2d.grouping import block_bounds, upsampled_block_bounds
     from ros2_mvpose.skeleton import COCO17_FLIP_INDEX
 
@@ -631,7 +660,7 @@ def test_upsampled_block_bounds_bound_every_pixel_of_the_projected_maps(scale):
         upsampled_block_bounds(heat_half, [])
 
 
-def test_precomputed_bounds_give_the_same_people_as_the_oracle():
+def test_precomputed_bounds_give_the_same_people_as_the_oracle(path):
     """Pipeline-made maps: parse with low-resolution bounds == plain parse == the official
     re-statement, and any valid bounds, however loose, give the same result."""
     from ros2_mvpose.pose2d.grouping import BlockBounds, upsampled_block_bounds
@@ -665,7 +694,7 @@ def test_precomputed_bounds_give_the_same_people_as_the_oracle():
     assert refined > 20
 
 
-def test_three_dimensional_tags_equal_the_oracle():
+def test_three_dimensional_tags_equal_the_oracle(path):
     rng = np.random.default_rng(14)
     compared = 0
     while compared < 10:
@@ -710,3 +739,129 @@ def test_bad_bounds_raise_value_error():
     # positional use is not possible: bounds is keyword-only
     with pytest.raises(TypeError):
         parse_heatmaps(det, tag, 0.1, 1.0, 30, 5, True, False, True, True, good)
+
+
+# ----------------------------------------------------------------------------------------------
+# Compiled kernels (numba) == numpy code, bit for bit
+# ----------------------------------------------------------------------------------------------
+def _both_paths(monkeypatch, fn, *args, **kwargs):
+    """``fn(*args, **kwargs)`` on the numba path, then on the numpy path."""
+    out = []
+    for name in ("numba", "numpy"):
+        _set_path(monkeypatch, name)
+        out.append(fn(*args, **kwargs))
+    return out
+
+
+def _assert_same(a, b):
+    if isinstance(a, (tuple, list)):
+        assert len(a) == len(b)
+        for x, y in zip(a, b):
+            _assert_same(x, y)
+    else:
+        assert a.dtype == b.dtype
+        np.testing.assert_array_equal(a, b)
+
+
+def test_numba_and_numpy_paths_give_identical_results(monkeypatch):
+    from ros2_mvpose.pose2d.grouping import upsampled_block_bounds
+    from ros2_mvpose.skeleton import COCO17_FLIP_INDEX
+
+    flip = list(COCO17_FLIP_INDEX)
+    rng = np.random.default_rng(16)
+    # pipeline-made maps with low-resolution bounds (flipped tag views read in place)
+    for h, w in ((64, 96), (128, 64)):
+        o0, o1 = low_res_outputs(rng, h, w, n_people=4)
+        heat, tags, heat_half = upsample_like_the_estimator(o0, o1, flip)
+        tq = [o0[0, J:], o0[1, J:][flip][:, :, ::-1]]
+        b_nb, b_np = _both_paths(monkeypatch, upsampled_block_bounds, heat_half, tq)
+        _assert_same((b_nb.heat_max, b_nb.tag_min, b_nb.tag_max),
+                     (b_np.heat_max, b_np.tag_min, b_np.tag_max))
+        for params in ({}, {"detection_threshold": 0.05}, {"nms_kernel": 3}):
+            got = _both_paths(monkeypatch, parse_heatmaps, heat, tags, **params, bounds=b_np)
+            _assert_same(*got)
+    # random cases: sizes not multiple of 8 (partial blocks), 1-3 tag dimensions, all options
+    for _ in range(30):
+        det, tag, params = random_case(rng)
+        got = _both_paths(monkeypatch, parse_heatmaps, det, tag, **params)
+        _assert_same(*got)
+        peaks = _both_paths(monkeypatch, find_peaks, det, 0.1, 30, int(rng.choice([1, 3, 5])))
+        _assert_same(*peaks)
+
+
+@pytest.mark.parametrize("path", ["numba", "numpy"], indirect=True)
+def test_refine_ties_take_the_first_row_major_maximum(path):
+    """Quantized maps (many equal scores): refine and NMS break ties like the official
+    first argmax / stable top-k, on both paths."""
+    rng = np.random.default_rng(17)
+    compared = refined = 0
+    while compared < 12:
+        det, tag, params = random_case(rng)
+        det = np.round(det * 4) / 4  # plateaus: equal heatmap values
+        tag = np.round(tag)  # integer tags: equal rounded distances
+        params.update(refine=True)
+        try:
+            want, want_scores = oracle_parse(det, tag, **params)
+        except Ambiguous:
+            continue
+        got, got_scores = parse_heatmaps(det, tag, **params)
+        np.testing.assert_array_equal(got, want, err_msg=str(params))
+        np.testing.assert_allclose(got_scores, want_scores, atol=1e-6, rtol=0)
+        raw, _ = parse_heatmaps(det, tag, **{**params, "refine": False})
+        refined += int(np.count_nonzero((got[:, :, 2] > 0) & (raw[:, :, 2] == 0)))
+        compared += 1
+    assert refined > 10
+
+
+def test_kernels_block_extrema_equal_numpy_on_partial_blocks():
+    kernels = pytest.importorskip("ros2_mvpose.pose2d.grouping_kernels",
+                                  reason="numba is not installed")
+    from ros2_mvpose.pose2d.grouping import _reduce_blocks, _window_reduce
+
+    rng = np.random.default_rng(18)
+    for h, w in ((21, 30), (16, 8), (7, 5), (64, 72)):
+        det = rng.normal(size=(3, h, w)).astype(np.float32)
+        np.testing.assert_array_equal(kernels.block_max(det), _reduce_blocks(det, 8, True))
+    x = rng.normal(size=(4, 12, 20)).astype(np.float32)
+    for flip in (False, True):
+        src = np.ascontiguousarray(x[:, :, ::-1]) if flip else x
+        lo = np.empty((4, 6, 10), np.float32)
+        hi = np.empty_like(lo)
+        kernels.quarter_window_extrema(x, flip, lo, hi)  # reads x mirrored when flip
+        np.testing.assert_array_equal(lo, _window_reduce(src, 2, False))
+        np.testing.assert_array_equal(hi, _window_reduce(src, 2, True))
+
+
+def test_mvpose_no_numba_forces_the_numpy_path(monkeypatch):
+    import ros2_mvpose.pose2d.grouping as grouping
+
+    monkeypatch.setattr(grouping, "_KERNELS", None)
+    monkeypatch.setattr(grouping, "_KERNELS_TRIED", False)
+    monkeypatch.setenv("MVPOSE_NO_NUMBA", "1")
+    assert grouping.accelerator() == "numpy"
+    monkeypatch.setattr(grouping, "_KERNELS_TRIED", False)
+    monkeypatch.delenv("MVPOSE_NO_NUMBA")
+    try:
+        import numba  # noqa: F401
+    except ImportError:
+        assert grouping.accelerator() == "numpy"
+    else:
+        assert grouping.accelerator() == "numba"
+
+
+def test_kernels_tag_block_extrema_equal_numpy():
+    kernels = pytest.importorskip("ros2_mvpose.pose2d.grouping_kernels",
+                                  reason="numba is not installed")
+    from ros2_mvpose.pose2d.grouping import _reduce_blocks
+
+    rng = np.random.default_rng(19)
+    for h, w, dim in ((21, 30, 2), (16, 8, 1), (64, 72, 3)):
+        tag = rng.normal(size=(4, h, w, dim)).astype(np.float32)
+        need = np.array([True, False, True, True])
+        lo, hi = kernels.tag_block_extrema(tag, need)
+        for j in np.flatnonzero(need):
+            np.testing.assert_array_equal(np.moveaxis(lo[:, j], 0, 2),
+                                          _reduce_blocks(tag[j:j + 1], 8, False)[0])
+            np.testing.assert_array_equal(np.moveaxis(hi[:, j], 0, 2),
+                                          _reduce_blocks(tag[j:j + 1], 8, True)[0])
+        assert not lo[:, 1].any() and not hi[:, 1].any()

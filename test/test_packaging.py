@@ -50,6 +50,7 @@ ROSDEP_KEYS: dict[str, str | None] = {
     "torch": "python3-pytorch-pip",
     "rosbags": "python3-rosbags-pip",
     "mediapipe": "python3-mediapipe-pip",
+    "numba": "python3-numba",
     # MCAP chunk decompression (io/mcap_recovery): dependencies of rosbags
     "lz4": "python3-rosbags-pip",
     "backports": "python3-rosbags-pip",
@@ -87,6 +88,7 @@ PIP_SOURCES: dict[str, str | None] = {
     "tqdm": "tqdm",
     "torch": "torch",
     "rosbags": "rosbags",
+    "numba": "numba",
     "mediapipe": None,  # scripts/requirements-blazepose.txt + a --no-deps wheel (see that file)
     "lz4": "rosbags",
     "backports": "rosbags",

@@ -38,21 +38,32 @@ best bound first, and only blocks whose bound reaches the best score found are e
 exactly, in float32 like the official code (each pair keeps one int64 key: best score, then
 smallest row-major pixel: the official first argmax). Any valid bounds give the same result; a
 looser bound only costs time. Inputs are assumed finite (NaN ordering is not reproduced).
+
+Compiled kernels (optional): when numba imports, the hot loops run as the compiled functions of
+:mod:`.grouping_kernels` (heatmap block maxima fused with the NMS peak search, the tag boxes of
+:func:`upsampled_block_bounds`, ``match_by_tag`` for 2-7 tag dimensions with the same scipy
+solver, ``adjust``, and refine's branch and bound pair by pair), with exactly the numpy path's
+results (float32 arithmetic in the same order, the same tie rules); :func:`accelerator` says
+which path runs. ``MVPOSE_NO_NUMBA=1`` forces the numpy code. On large maps the compiled
+heatmap pass is split by joint over two threads (``MVPOSE_GROUPING_THREADS=1``: one).
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
+from types import ModuleType
 
 import cv2
 import numpy as np
 from scipy.ndimage import maximum_filter
 from scipy.optimize import linear_sum_assignment
 
-__all__ = ["BLOCK", "JOINT_ORDER", "BlockBounds", "block_bounds", "find_peaks", "parse_heatmaps",
-           "upsampled_block_bounds"]
+__all__ = ["BLOCK", "JOINT_ORDER", "BlockBounds", "accelerator", "block_bounds", "find_peaks",
+           "parse_heatmaps", "upsampled_block_bounds"]
 
 #: Official matching order of the COCO joints (head, shoulders, hips, arms, legs).
 JOINT_ORDER: tuple[int, ...] = (0, 1, 2, 3, 4, 5, 6, 11, 12, 7, 8, 9, 10, 13, 14, 15, 16)
@@ -67,6 +78,72 @@ _DIRECT_BLOCKS = 256  # refine: remaining candidate (pair, block)s evaluated at 
 _CHUNK_BLOCKS = 4  # ... else this many per pair per round (best bounds first), then prune again
 _MARGIN = 1e-5  # relative margin of bounds derived from low-resolution maps (float32 rounding)
 _TINY = np.float32(1e-30)
+
+
+# ----------------------------------------------------------------------------------------------
+# Optional compiled kernels (numba)
+# ----------------------------------------------------------------------------------------------
+_KERNELS: ModuleType | None = None
+_KERNELS_TRIED = False
+
+
+def _kernels() -> ModuleType | None:
+    """The compiled kernels (:mod:`.grouping_kernels`) when numba imports and the environment
+    variable ``MVPOSE_NO_NUMBA`` is not ``1``, else None (numpy path). Imported on first use."""
+    global _KERNELS, _KERNELS_TRIED
+    if not _KERNELS_TRIED:
+        _KERNELS_TRIED = True
+        if os.environ.get("MVPOSE_NO_NUMBA", "").strip() not in ("1", "true", "yes"):
+            try:
+                from . import grouping_kernels as kernels
+            except ImportError:
+                kernels = None
+            _KERNELS = kernels
+    return _KERNELS
+
+
+_POOL: ThreadPoolExecutor | None = None
+_SPLIT_MIN = 1 << 20  # heatmap pixels from which the compiled pass runs on two threads
+_CPUS = os.cpu_count() or 1
+
+
+def _threads() -> int:
+    """Threads for the compiled heatmap pass: ``MVPOSE_GROUPING_THREADS`` (default 2, at most
+    the CPU count)."""
+    try:
+        n = int(os.environ.get("MVPOSE_GROUPING_THREADS", "2"))
+    except ValueError:
+        n = 2
+    return max(1, min(n, 2, _CPUS))
+
+
+def _block_max_peaks(kern: ModuleType, det: np.ndarray, threshold: np.float32, r: int
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Compiled block maxima + peaks of ``det``; large maps are split by joint over two
+    threads (the kernels release the GIL): the same arrays as one call."""
+    global _POOL
+    n_joints, h, w = det.shape
+    if n_joints < 2 or det.size < _SPLIT_MIN or _threads() < 2:
+        return kern.block_max_peaks(det, threshold, r)
+    if _POOL is None:
+        _POOL = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mvpose-grouping")
+    half = n_joints // 2
+    fut = _POOL.submit(kern.block_max_peaks, det[half:], threshold, r)
+    m0, f0, v0 = kern.block_max_peaks(det[:half], threshold, r)
+    m1, f1, v1 = fut.result()
+    return (np.concatenate([m0, m1]), np.concatenate([f0, f1 + half * h * w]),
+            np.concatenate([v0, v1]))
+
+
+def accelerator() -> str:
+    """``"numba"`` when the grouping runs its compiled kernels, else ``"numpy"``."""
+    return "numba" if _kernels() is not None else "numpy"
+
+
+def _heat_block_max(det: np.ndarray) -> np.ndarray:
+    """Exact heatmap maxima ``(J, nby, nbx)`` over 8x8 blocks of contiguous float32 ``det``."""
+    k = _kernels()
+    return k.block_max(det) if k is not None else _reduce_blocks(det, _BLOCK, True)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -106,7 +183,7 @@ def _check_bounds(bounds: BlockBounds, det: np.ndarray, tag: np.ndarray) -> Bloc
     for name, shape in (("heat_max", want), ("tag_min", want + tag.shape[3:]),
                         ("tag_max", want + tag.shape[3:])):
         if name == "heat_max" and bounds.heat_max is None:
-            arrays.append(_reduce_blocks(det, _BLOCK, True))
+            arrays.append(_heat_block_max(det))
             continue
         a = np.asarray(getattr(bounds, name))
         if a.shape != shape:
@@ -255,14 +332,25 @@ def upsampled_block_bounds(heat_half: np.ndarray | None, tags_quarter: Sequence[
         heat_max += margin
     nby, nbx = want[1] // 2, want[2] // 2
     d = len(tq)
-    stacked = np.empty((d,) + want, np.float32)  # one contiguous (D * J, h/2, w/2) stack
-    for i, t in enumerate(tq):
-        stacked[i] = t
-    stacked = stacked.reshape(d * n_j, want[1], want[2])
     planar = np.empty((2, d, n_j, nby, nbx), np.float32)  # (min / max, D, J, nby, nbx)
     lo, hi = planar[0], planar[1]
-    lo.reshape(stacked.shape[0], -1)[...] = _window_reduce(stacked, 2, False).reshape(d * n_j, -1)
-    hi.reshape(stacked.shape[0], -1)[...] = _window_reduce(stacked, 2, True).reshape(d * n_j, -1)
+    kern = _kernels()
+    if kern is not None:  # compiled: reads the (possibly mirrored) views in place
+        for i, t in enumerate(tq):
+            flip = t.strides[2] < 0 and t[:, :, ::-1].flags.c_contiguous
+            src = t[:, :, ::-1] if flip else np.ascontiguousarray(t, np.float32)
+            if src.dtype != np.float32:
+                src, flip = np.ascontiguousarray(t, np.float32), False
+            kern.quarter_window_extrema(src, flip, lo[i], hi[i])
+    else:
+        stacked = np.empty((d,) + want, np.float32)  # one contiguous (D * J, h/2, w/2) stack
+        for i, t in enumerate(tq):
+            stacked[i] = t
+        stacked = stacked.reshape(d * n_j, want[1], want[2])
+        lo.reshape(stacked.shape[0], -1)[...] = \
+            _window_reduce(stacked, 2, False).reshape(d * n_j, -1)
+        hi.reshape(stacked.shape[0], -1)[...] = \
+            _window_reduce(stacked, 2, True).reshape(d * n_j, -1)
     for i in range(d):  # margin per tag dimension (its largest magnitude)
         eps = np.float32(_MARGIN * max(abs(float(lo[i].min())), abs(float(hi[i].max()))) + _TINY)
         lo[i] -= eps
@@ -320,9 +408,9 @@ def _block_pixels(blocks: np.ndarray, nbx: int, h: int, w: int) -> tuple[np.ndar
 # ----------------------------------------------------------------------------------------------
 # Peaks (NMS + top-k)
 # ----------------------------------------------------------------------------------------------
-def _peaks(det: np.ndarray, heat_max: np.ndarray, detection_threshold: float, max_peaks: int,
-           nms_kernel: int) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """:func:`find_peaks` given upper bounds ``(J, nby, nbx)`` of ``det`` over 8x8 blocks."""
+def _peak_candidates(det: np.ndarray, heat_max: np.ndarray, detection_threshold: float,
+                     nms_kernel: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """NMS peaks ``(j, y, x, v)`` above the threshold (unordered), numpy path."""
     n_joints, h, w = det.shape
     r = nms_kernel // 2
     nby, nbx = heat_max.shape[1:]
@@ -363,6 +451,26 @@ def _peaks(det: np.ndarray, heat_max: np.ndarray, detection_threshold: float, ma
         if h % _BLOCK or w % _BLOCK:
             keep = (y < h) & (x < w)  # partial edge blocks: clipped duplicates
             j, y, x, v = j[keep], y[keep], x[keep], v[keep]
+    return j, y, x, v
+
+
+def _peaks(det: np.ndarray, heat_max: np.ndarray, detection_threshold: float, max_peaks: int,
+           nms_kernel: int, found: tuple[np.ndarray, np.ndarray] | None = None
+           ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """:func:`find_peaks` given upper bounds ``(J, nby, nbx)`` of ``det`` over 8x8 blocks (or
+    the kernels' peaks ``found``: flat index, value)."""
+    n_joints, h, w = det.shape
+    kern = _kernels()
+    if kern is not None:  # compiled: the NMS test per candidate pixel, early exit
+        if found is None:
+            # threshold as float32: numpy compares float32 maps with a Python float in float32
+            found = kern.peak_candidates(det, np.ascontiguousarray(heat_max, np.float32),
+                                         np.float32(detection_threshold), nms_kernel // 2)
+        flat, v = found
+        j, rest = np.divmod(flat, h * w)
+        y, x = np.divmod(rest, w)
+    else:
+        j, y, x, v = _peak_candidates(det, heat_max, detection_threshold, nms_kernel)
     # Strongest first; ties in row-major pixel order (the official stable top-k).
     order = np.lexsort((y * w + x, -v, j))
     j, y, x, v = j[order], y[order], x[order], v[order]
@@ -391,7 +499,7 @@ def find_peaks(
         descending order (ties by row-major pixel index).
     """
     det = np.ascontiguousarray(heatmaps, dtype=np.float32)
-    return _peaks(det, _reduce_blocks(det, _BLOCK, True), detection_threshold, max_peaks,
+    return _peaks(det, _heat_block_max(det), detection_threshold, max_peaks,
                   nms_kernel)
 
 
@@ -423,8 +531,19 @@ def _match_by_tag(
     """
     n_joints = len(peaks)
     _, h, w, dim = tag.shape
-    tag_flat = tag.reshape(-1, dim)
     joint_order = JOINT_ORDER if n_joints == len(JOINT_ORDER) else tuple(range(n_joints))
+    kern = _kernels()
+    if kern is not None and 2 <= dim <= 7:  # compiled (D = 1 keeps numpy's per-count means)
+        start = np.zeros(n_joints + 1, np.int64)
+        np.cumsum([len(p[0]) for p in peaks], out=start[1:])
+        rows = kern.match_by_tag(
+            np.concatenate([p[0] for p in peaks]).astype(np.float32, copy=False),
+            np.concatenate([p[1] for p in peaks]).astype(np.int64, copy=False),
+            np.concatenate([p[2] for p in peaks]).astype(np.int64, copy=False),
+            start, np.array(joint_order, np.int64), tag, float(tag_threshold),
+            int(max_num_people), bool(use_detection_val), bool(ignore_too_much))
+        return rows.astype(np.float32)
+    tag_flat = tag.reshape(-1, dim)
     cap = sum(len(p[0]) for p in peaks)
     rows = np.zeros((cap, n_joints, 3 + dim))
     tag_buf = np.zeros((cap, n_joints + 1, dim), np.float32)
@@ -523,6 +642,10 @@ def _quarter_offsets(det: np.ndarray, j: np.ndarray, y: np.ndarray, x: np.ndarra
 
 def _adjust(people: np.ndarray, det: np.ndarray) -> None:
     """Official ``adjust`` in place: quarter-pixel shift of every found joint, plus 0.5."""
+    kern = _kernels()
+    if kern is not None:
+        kern.adjust_people(people, det)
+        return
     p, j = np.divmod(np.flatnonzero(people[:, :, 2] > 0), people.shape[1])
     if len(p) == 0:
         return
@@ -813,6 +936,27 @@ def _refine(people: np.ndarray, det: np.ndarray, tag: np.ndarray, bounds: BlockB
     n_people, n_joints, _ = people.shape
     if n_people == 0:
         return
+    kern = _kernels()
+    if kern is not None:  # compiled: pairs, branch and bound, fill
+        counts = np.array([len(p[1]) for p in peaks], np.int64)
+        start = np.zeros(len(peaks) + 1, np.int64)
+        np.cumsum(counts, out=start[1:])
+        sx = np.concatenate([p[1] for p in peaks]).astype(np.int64, copy=False)
+        sy = np.concatenate([p[2] for p in peaks]).astype(np.int64, copy=False)
+        if tag.shape[3] >= 2:
+            prev = kern.person_tags(people, tag)
+        else:  # D = 1: numpy's per-count means (its pairwise sums)
+            found = people[:, :, 2] > 0
+            prev = np.zeros((n_people, 1), np.float32)
+            has = found.any(axis=1)
+            if has.any():
+                prev[has] = _prev_tags(people[has], tag, found[has])
+        kern.refine_people(
+            people, det, tag, np.ascontiguousarray(bounds.heat_max, np.float32),
+            np.ascontiguousarray(np.moveaxis(bounds.tag_min, 3, 0), np.float32),
+            np.ascontiguousarray(np.moveaxis(bounds.tag_max, 3, 0), np.float32),
+            prev, start, sx, sy)
+        return
     _, h, w = det.shape
     found = people[:, :, 2] > 0
     has = found.any(axis=1)
@@ -875,12 +1019,21 @@ def parse_heatmaps(
         scores before refine. People are in the official order (order of creation).
     """
     det, tag = _validate(heatmaps, tags, nms_kernel, max_num_people, detection_threshold)
+    kern = _kernels()
+    found = None
+    if kern is not None and (bounds is None or (isinstance(bounds, BlockBounds)
+                                                and bounds.heat_max is None)):
+        # compiled: the pass over the heatmaps finds the peaks too
+        heat_max, *found = _block_max_peaks(kern, det, np.float32(detection_threshold),
+                                            nms_kernel // 2)
+        if bounds is not None:
+            bounds = BlockBounds(heat_max, bounds.tag_min, bounds.tag_max)
     if bounds is not None:
         bounds = _check_bounds(bounds, det, tag)
         heat_max = bounds.heat_max
-    else:
-        heat_max = _reduce_blocks(det, _BLOCK, True)  # the pass over the heatmaps
-    peaks = _peaks(det, heat_max, detection_threshold, max_num_people, nms_kernel)
+    elif found is None:
+        heat_max = _heat_block_max(det)  # the pass over the heatmaps
+    peaks = _peaks(det, heat_max, detection_threshold, max_num_people, nms_kernel, found)
     people = _match_by_tag(peaks, tag, tag_threshold, max_num_people, use_detection_val,
                            ignore_too_much)
     if adjust:
@@ -899,6 +1052,12 @@ def _tag_boxes(people: np.ndarray, tag: np.ndarray) -> tuple[np.ndarray, np.ndar
     (zeros elsewhere: never read)."""
     found = people[:, :, 2] > 0
     need = np.flatnonzero((~found & found.any(axis=1)[:, None]).any(axis=0))
+    kern = _kernels()
+    if kern is not None:  # compiled, planar (D, J, nby, nbx): views (J, nby, nbx, D)
+        mask = np.zeros(tag.shape[0], bool)
+        mask[need] = True
+        lo_p, hi_p = kern.tag_block_extrema(tag, mask)
+        return np.moveaxis(lo_p, 0, 3), np.moveaxis(hi_p, 0, 3)
     nby, nbx = _blocks_of(tag.shape)
     lo = np.zeros((tag.shape[0], nby, nbx, tag.shape[3]), np.float32)
     hi = np.zeros_like(lo)

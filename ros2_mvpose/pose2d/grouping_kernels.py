@@ -1,0 +1,629 @@
+"""Compiled (numba) hot loops of :mod:`.grouping`: optional accelerator, identical results.
+
+:mod:`.grouping` imports this module lazily when numba is installed (and the environment
+variable ``MVPOSE_NO_NUMBA`` is not ``1``); otherwise it runs its numpy code. Every kernel gives
+exactly the numpy path's result: float32 arithmetic in the official order (``np.rint`` is the
+round-half-to-even of ``np.round``), ties resolved by the smallest row-major pixel index (the
+official first argmax). Inputs are finite float32 arrays as :func:`.grouping._validate` makes
+them.
+
+Compiled code is cached (``cache=True``) in ``__pycache__`` next to this file, or in numba's
+user-wide cache directory when that is not writable (numba's own fallback); ``NUMBA_CACHE_DIR``
+overrides both. The first call of a fresh install compiles (a few seconds, once).
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+__all__ = ["adjust_people", "block_max", "block_max_peaks", "match_by_tag", "peak_candidates",
+           "person_tags", "quarter_window_extrema", "refine_people", "refine_search",
+           "tag_block_extrema"]
+
+_JIT = {"cache": True, "nogil": True}
+_B = 8  # block side (grouping.BLOCK)
+
+
+# min / max only (exact in any order; inputs are finite): fastmath lets LLVM use SIMD max
+_JIT_MINMAX = {"cache": True, "nogil": True, "fastmath": True}
+
+
+@numba.njit(**_JIT_MINMAX)
+def _max_rows8(d, y0, acc):
+    """``acc[x] = max(d[y0:y0 + 8, x])`` (SIMD over x: one output store per column)."""
+    r0, r1, r2, r3 = d[y0], d[y0 + 1], d[y0 + 2], d[y0 + 3]
+    r4, r5, r6, r7 = d[y0 + 4], d[y0 + 5], d[y0 + 6], d[y0 + 7]
+    for x in range(acc.shape[0]):
+        acc[x] = max(max(max(r0[x], r1[x]), max(r2[x], r3[x])),
+                     max(max(r4[x], r5[x]), max(r6[x], r7[x])))
+
+
+@numba.njit(**_JIT_MINMAX)
+def block_max(det):
+    """Exact maxima ``(J, ceil(H/8), ceil(W/8))`` float32 of ``det (J, H, W)`` over 8x8 blocks
+    (partial blocks at the right / bottom edge hold their own pixels only)."""
+    n_j, h, w = det.shape
+    nby = (h + _B - 1) // _B
+    nbx = (w + _B - 1) // _B
+    out = np.empty((n_j, nby, nbx), np.float32)
+    acc = np.empty(w, np.float32)
+    for j in range(n_j):
+        d = det[j]
+        for by in range(nby):
+            y0 = by * _B
+            if y0 + _B <= h:
+                _max_rows8(d, y0, acc)
+            else:
+                acc[:] = d[y0]
+                for y in range(y0 + 1, h):
+                    for x in range(w):
+                        acc[x] = max(acc[x], d[y, x])
+            for bx in range(nbx):
+                x0 = bx * _B
+                m = acc[x0]
+                for x in range(x0 + 1, min(x0 + _B, w)):
+                    m = max(m, acc[x])
+                out[j, by, bx] = m
+    return out
+
+
+@numba.njit(**_JIT_MINMAX)
+def quarter_window_extrema(x, flip, lo, hi):
+    """Min / max of ``x (C, q, r)`` (``q``, ``r`` even; columns read mirrored when ``flip``)
+    over the windows ``[2b - 1, 2b + 2]`` (clipped) of both axes, written to ``lo``, ``hi``
+    ``(C, q/2, r/2)``: every pixel that two nested 2x bilinear upsamplings read for one 8x8
+    output block."""
+    c, q, r = x.shape
+    nby = q // 2
+    nbx = r // 2
+    cmin = np.empty(r, np.float32)
+    cmax = np.empty(r, np.float32)
+    pmin = np.empty(r, np.float32)
+    pmax = np.empty(r, np.float32)
+    for ch in range(c):
+        for by in range(nby):
+            # column-wise extrema of the window's 4 rows (clipped rows repeat: same extrema)
+            r0 = x[ch, max(2 * by - 1, 0)]
+            r1 = x[ch, 2 * by]
+            r2 = x[ch, 2 * by + 1]
+            r3 = x[ch, min(2 * by + 2, q - 1)]
+            for i in range(r):
+                a, b, e, d = r0[i], r1[i], r2[i], r3[i]
+                cmin[i] = min(min(a, b), min(e, d))
+                cmax[i] = max(max(a, b), max(e, d))
+            # extrema of adjacent column pairs (i, i + 1)
+            for i in range(r - 1):
+                pmin[i] = min(cmin[i], cmin[i + 1])
+                pmax[i] = max(cmax[i], cmax[i + 1])
+            # block bx: columns [2 bx - 1, 2 bx + 2] = pairs 2 bx - 1 and 2 bx + 1 (clipped);
+            # of the mirrored map that is the unmirrored window of block nbx - 1 - bx
+            lrow = lo[ch, by]
+            hrow = hi[ch, by]
+            if flip:
+                for bx in range(nbx):
+                    i0 = max(2 * bx - 1, 0)
+                    i1 = min(2 * bx + 1, r - 2)
+                    lrow[nbx - 1 - bx] = min(pmin[i0], pmin[i1])
+                    hrow[nbx - 1 - bx] = max(pmax[i0], pmax[i1])
+            else:
+                for bx in range(nbx):
+                    i0 = max(2 * bx - 1, 0)
+                    i1 = min(2 * bx + 1, r - 2)
+                    lrow[bx] = min(pmin[i0], pmin[i1])
+                    hrow[bx] = max(pmax[i0], pmax[i1])
+
+
+@numba.njit(**_JIT)
+def _peaks_pass(det, heat_max, compute_max, threshold, r):
+    """NMS peaks of ``det (J, H, W)``: pixels ``> threshold`` equal to the maximum of their
+    clipped ``(2r+1)^2`` window (the official -inf padded max-pool), searched only in the 8x8
+    blocks whose maximum is above the threshold: ``heat_max (J, nby, nbx)`` (valid upper bounds)
+    or, with ``compute_max``, the exact block maxima computed here and written to it (each block
+    row's peaks are found while its pixels are in cache).
+
+    Returns ``(flat index (j * H + y) * W + x int64, value float32)`` in index order (loops
+    written out in one function: calls per block cost more than the search)."""
+    n_j, h, w = det.shape
+    nby, nbx = heat_max.shape[1], heat_max.shape[2]
+    acc = np.empty(w, np.float32)
+    flat = np.empty(256, np.int64)
+    val = np.empty(256, np.float32)
+    n = 0
+    for j in range(n_j):
+        d = det[j]
+        for by in range(nby):
+            y0 = by * _B
+            if n + nbx * _B * _B > flat.shape[0]:  # room for a block row (not in the inner
+                cap = 2 * (n + nbx * _B * _B)  # loops: arrays reassigned there are slow)
+                flat2 = np.empty(cap, np.int64)
+                val2 = np.empty(cap, np.float32)
+                flat2[:n] = flat[:n]
+                val2[:n] = val[:n]
+                flat, val = flat2, val2
+            if compute_max:
+                if y0 + _B <= h:
+                    _max_rows8(d, y0, acc)
+                else:
+                    acc[:] = d[y0]
+                    for y in range(y0 + 1, h):
+                        for x in range(w):
+                            acc[x] = max(acc[x], d[y, x])
+            for bx in range(nbx):
+                x0 = bx * _B
+                if compute_max:
+                    m = acc[x0]
+                    for x in range(x0 + 1, min(x0 + _B, w)):
+                        m = max(m, acc[x])
+                    heat_max[j, by, bx] = m
+                if not heat_max[j, by, bx] > threshold:
+                    continue
+                for y in range(y0, min(y0 + _B, h)):
+                    ya = max(y - r, 0)
+                    yb = min(y + r + 1, h)
+                    for x in range(x0, min(x0 + _B, w)):
+                        v = d[y, x]
+                        if not v > threshold:
+                            continue
+                        # a bigger direct neighbour rejects most pixels of a smooth slope
+                        if r > 0 and ((x > 0 and d[y, x - 1] > v) or (x + 1 < w and d[y, x + 1] > v)
+                                      or (y > 0 and d[y - 1, x] > v)
+                                      or (y + 1 < h and d[y + 1, x] > v)):
+                            continue
+                        xa = max(x - r, 0)
+                        xb = min(x + r + 1, w)
+                        peak = True
+                        for yy in range(ya, yb):
+                            for xx in range(xa, xb):
+                                if d[yy, xx] > v:
+                                    peak = False
+                                    break
+                            if not peak:
+                                break
+                        if peak:
+                            flat[n] = (j * h + y) * w + x
+                            val[n] = v
+                            n += 1
+    return flat[:n], val[:n]
+
+
+@numba.njit(**_JIT)
+def peak_candidates(det, heat_max, threshold, r):
+    """NMS peaks above ``threshold`` of ``det (J, H, W)`` in the blocks whose bound
+    ``heat_max (J, nby, nbx)`` is above it: ``(flat index, value)`` (see :func:`_peaks_pass`)."""
+    return _peaks_pass(det, heat_max.copy(), False, threshold, r)
+
+
+@numba.njit(**_JIT)
+def block_max_peaks(det, threshold, r):
+    """:func:`block_max` and :func:`peak_candidates` in one pass over ``det``:
+    ``(heat_max (J, nby, nbx), flat index, value)``."""
+    n_j, h, w = det.shape
+    heat_max = np.empty((n_j, (h + _B - 1) // _B, (w + _B - 1) // _B), np.float32)
+    flat, val = _peaks_pass(det, heat_max, True, threshold, r)
+    return heat_max, flat, val
+
+
+@numba.njit(inline="always")
+def _score(det, tag, k, y, x, t):
+    """Official float32 refine score ``det - round(sqrt(sum_d (tag_d - t_d)^2))``."""
+    sq = np.float32(0.0)
+    for d in range(t.shape[0]):
+        a = tag[k, y, x, d] - t[d]
+        sq += a * a
+    return det[k, y, x] - np.rint(np.sqrt(sq))
+
+
+@numba.njit(inline="always")
+def _floor(lo, hi, k, by, bx, t):
+    """Lower bound of the official float32 ``round(|tag - t|)`` over the tag box of block
+    ``(by, bx)`` of joint ``k`` (see :func:`.grouping._distance_floor` for the margin)."""
+    sq = np.float32(0.0)
+    for d in range(t.shape[0]):
+        td = t[d]
+        g = max(lo[d, k, by, bx] - td, td - hi[d, k, by, bx], np.float32(0.0))
+        sq += g * g
+    dist = np.sqrt(sq) * np.float32(1 - 1e-5) - np.float32(1e-3)
+    return np.rint(max(dist, np.float32(0.0)))
+
+
+_S = 4  # refine: super-blocks of 4x4 blocks
+
+
+@numba.njit(**_JIT)
+def _eval_block(det, tag, k, by, bx, t, fl, best, bpos):
+    """Scores of block ``(by, bx)`` of joint ``k`` (tag floor ``fl``) merged into the running
+    ``(best, bpos)``: higher score, or equal score at a smaller row-major pixel index."""
+    _, h, w = det.shape
+    for y in range(by * _B, min(by * _B + _B, h)):
+        for x in range(bx * _B, min(bx * _B + _B, w)):
+            v = det[k, y, x]
+            if v - fl < best:  # score <= det - floor (float32 monotone): below the best
+                continue
+            sc = _score(det, tag, k, y, x, t)
+            if sc > best or (sc == best and y * w + x < bpos):
+                best = sc
+                bpos = y * w + x
+    return best, bpos
+
+
+@numba.njit(**_JIT)
+def _eval_super(det, tag, ub, lo, hi, k, sy, sx, t, best, bpos, bnd, fls, ids):
+    """Every block of super-block ``(sy, sx)`` whose bound reaches the best score, best bound
+    first (``bnd``, ``fls``, ``ids``: scratch arrays of ``S * S`` items)."""
+    nby, nbx = ub.shape[1], ub.shape[2]
+    n = 0
+    for by in range(sy * _S, min(sy * _S + _S, nby)):
+        for bx in range(sx * _S, min(sx * _S + _S, nbx)):
+            u = ub[k, by, bx]
+            if u < best:
+                continue
+            fl = _floor(lo, hi, k, by, bx, t)
+            b = u - fl
+            if b >= best:  # insertion sort, descending bound
+                i = n
+                while i > 0 and bnd[i - 1] < b:
+                    bnd[i] = bnd[i - 1]
+                    fls[i] = fls[i - 1]
+                    ids[i] = ids[i - 1]
+                    i -= 1
+                bnd[i] = b
+                fls[i] = fl
+                ids[i] = by * nbx + bx
+                n += 1
+    for i in range(n):
+        if bnd[i] < best:
+            break
+        best, bpos = _eval_block(det, tag, k, ids[i] // nbx, ids[i] % nbx, t, fls[i], best,
+                                 bpos)
+    return best, bpos
+
+
+@numba.njit(**_JIT)
+def refine_search(det, tag, ub, lo, hi, ks, ts, seed_start, seed_x, seed_y):
+    """Row-major pixel index ``(Q,)`` of the first argmax of ``det[k] - round(|tag[k] - t|)``
+    for every pair ``(ks[q], ts[q])``: branch and bound over 8x8 blocks.
+
+    Args:
+        det: ``(J, H, W)`` float32 heatmaps; tag: ``(J, H, W, D)`` float32 tags.
+        ub: ``(J, nby, nbx)`` upper bounds of ``det`` per block; lo, hi: ``(D, J, nby, nbx)``
+            bounds of the tags per block (planar).
+        ks: ``(Q,)`` joints; ts: ``(Q, D)`` float32 person tags.
+        seed_start, seed_x, seed_y: pixels scored first per joint ``k``
+            (``seed_x[seed_start[k]:seed_start[k + 1]]``, e.g. its peaks): they only raise the
+            pairs' lower bounds.
+
+    A block is skipped only when its bound (heatmap bound minus the tag floor) is below the best
+    score found, so the result is exact; super-blocks of 4x4 blocks are visited best bound
+    first, and within them the blocks (equal bounds are evaluated too, for the smallest-index
+    tie rule).
+    """
+    n_j, h, w = det.shape
+    nby, nbx = ub.shape[1], ub.shape[2]
+    dim = lo.shape[0]
+    nsy = (nby + _S - 1) // _S
+    nsx = (nbx + _S - 1) // _S
+    ns = nsy * nsx
+    nq = ks.shape[0]
+    # super-block bounds of the searched joints: heatmap max, tag box
+    need = np.zeros(n_j, np.bool_)
+    for q in range(nq):
+        need[ks[q]] = True
+    sub = np.empty((n_j, nsy, nsx), np.float32)
+    slo = np.empty((dim, n_j, nsy, nsx), np.float32)
+    shi = np.empty((dim, n_j, nsy, nsx), np.float32)
+    for k in range(n_j):
+        if not need[k]:
+            continue
+        for sy in range(nsy):
+            y0 = sy * _S
+            y1 = min(y0 + _S, nby)
+            for sx in range(nsx):
+                x0 = sx * _S
+                x1 = min(x0 + _S, nbx)
+                m = ub[k, y0, x0]
+                for by in range(y0, y1):
+                    for bx in range(x0, x1):
+                        m = max(m, ub[k, by, bx])
+                sub[k, sy, sx] = m
+                for d in range(dim):
+                    mn = lo[d, k, y0, x0]
+                    mx = hi[d, k, y0, x0]
+                    for by in range(y0, y1):
+                        for bx in range(x0, x1):
+                            mn = min(mn, lo[d, k, by, bx])
+                            mx = max(mx, hi[d, k, by, bx])
+                    slo[d, k, sy, sx] = mn
+                    shi[d, k, sy, sx] = mx
+    out = np.empty(nq, np.int64)
+    sbnd = np.empty(ns, np.float32)
+    sids = np.empty(ns, np.int64)
+    bnd = np.empty(_S * _S, np.float32)
+    fls = np.empty(_S * _S, np.float32)
+    ids = np.empty(_S * _S, np.int64)
+    for q in range(nq):
+        k = ks[q]
+        t = ts[q]
+        best = np.float32(-np.inf)
+        bpos = h * w
+        for s in range(seed_start[k], seed_start[k + 1]):
+            y = seed_y[s]
+            x = seed_x[s]
+            sc = _score(det, tag, k, y, x, t)
+            if sc > best or (sc == best and y * w + x < bpos):
+                best = sc
+                bpos = y * w + x
+        n = 0
+        top = -1
+        for sy in range(nsy):
+            for sx in range(nsx):
+                u = sub[k, sy, sx]
+                if u < best:
+                    continue
+                b = u - _floor(slo, shi, k, sy, sx, t)
+                if b >= best:
+                    sbnd[n] = b
+                    sids[n] = sy * nsx + sx
+                    if top < 0 or b > sbnd[top]:
+                        top = n
+                    n += 1
+        if n > 0:
+            # the best-bounded super-block first: a good lower bound for the others
+            best, bpos = _eval_super(det, tag, ub, lo, hi, k, sids[top] // nsx,
+                                     sids[top] % nsx, t, best, bpos, bnd, fls, ids)
+            m = 0
+            for i in range(n):
+                if i != top and sbnd[i] >= best:
+                    sbnd[m] = sbnd[i]
+                    sids[m] = sids[i]
+                    m += 1
+            if m > 0:
+                for i in np.argsort(-sbnd[:m]):
+                    if sbnd[i] < best:
+                        break
+                    best, bpos = _eval_super(det, tag, ub, lo, hi, k, sids[i] // nsx,
+                                             sids[i] % nsx, t, best, bpos, bnd, fls, ids)
+        out[q] = bpos
+    return out
+
+
+def _lsa(cost):
+    """scipy's minimum-cost assignment (object mode), int64 row and column indices."""
+    ri, ci = linear_sum_assignment(cost)
+    return ri.astype(np.int64), ci.astype(np.int64)
+
+
+@numba.njit(cache=True)  # not nogil: the assignment runs scipy's solver in object mode
+def match_by_tag(vals, xs, ys, start, joint_order, tag, tag_threshold, max_num_people,
+                 use_detection_val, ignore_too_much):
+    """Official ``match_by_tag`` for tags with ``2 <= D <= 7`` dimensions: the numpy path's
+    arithmetic step by step (same float32 running tag sums, float64 distances and costs) and
+    the same solver (scipy's ``linear_sum_assignment`` on the same cost matrix).
+
+    Args:
+        vals, xs, ys: the peaks of all joints, joint ``k``'s at ``start[k]:start[k + 1]``.
+        joint_order: ``(J,)`` matching order; tag: ``(J, H, W, D)`` float32.
+
+    Returns:
+        ``(P, J, 3 + D)`` float64 person rows in creation order. People are keyed by the first
+        tag value of the peak that created them, like the official dictionary.
+    """
+    n_j = tag.shape[0]
+    dim = tag.shape[3]
+    cap = max(vals.shape[0], 1)
+    rows = np.zeros((cap, n_j, 3 + dim))
+    sums = np.zeros((cap, dim), np.float32)
+    counts = np.zeros(cap, np.int64)
+    keys = np.empty(cap, np.float64)
+    n_people = 0
+    for i in range(joint_order.shape[0]):
+        idx = joint_order[i]
+        s0 = start[idx]
+        n = start[idx + 1] - s0
+        if n == 0:
+            continue
+        joints = np.empty((n, 3 + dim))
+        tags = np.empty((n, dim), np.float32)
+        for r in range(n):
+            x = xs[s0 + r]
+            y = ys[s0 + r]
+            joints[r, 0] = x
+            joints[r, 1] = y
+            joints[r, 2] = vals[s0 + r]
+            for d in range(dim):
+                tags[r, d] = tag[idx, y, x, d]
+                joints[r, 3 + d] = tags[r, d]
+        joins = np.zeros(n, np.bool_)
+        assigned = np.full(n, -1, np.int64)
+        if i > 0 and n_people > 0:
+            n_grouped = min(n_people, max_num_people)
+            if ignore_too_much and n_grouped == max_num_people:
+                continue
+            # mean tags: float32 running sums divided in float64 by the count
+            grouped = np.empty((n_grouped, dim), np.float32)
+            for p in range(n_grouped):
+                for d in range(dim):
+                    grouped[p, d] = np.float32(np.float64(sums[p, d]) / counts[p])
+            dist = np.empty((n, n_grouped))
+            cost = np.empty((n, n_grouped))
+            for r in range(n):
+                for p in range(n_grouped):
+                    sq = 0.0
+                    for d in range(dim):
+                        a = joints[r, 3 + d] - np.float64(grouped[p, d])
+                        sq += a * a
+                    dist[r, p] = np.sqrt(sq)
+                    if use_detection_val:
+                        cost[r, p] = np.rint(dist[r, p]) * 100.0 - joints[r, 2]
+                    else:
+                        cost[r, p] = dist[r, p]
+            with numba.objmode(ri="int64[:]", ci="int64[:]"):
+                ri, ci = _lsa(cost)
+            for m in range(ri.shape[0]):
+                assigned[ri[m]] = ci[m]
+                joins[ri[m]] = dist[ri[m], ci[m]] < tag_threshold
+        for r in range(n):  # official order; a key collision resets the keyed person
+            if joins[r]:
+                p = assigned[r]
+                counts[p] += 1
+                for d in range(dim):
+                    sums[p, d] += tags[r, d]
+            else:
+                key = np.float64(tags[r, 0])
+                p = -1
+                for m in range(n_people):
+                    if keys[m] == key:
+                        p = m
+                        break
+                if p < 0:
+                    p = n_people
+                    keys[p] = key
+                    n_people += 1
+                counts[p] = 1
+                for d in range(dim):
+                    sums[p, d] = tags[r, d]
+            for c in range(3 + dim):
+                rows[p, idx, c] = joints[r, c]
+    return rows[:n_people]
+
+
+
+@numba.njit(**_JIT)
+def person_tags(people, tag):
+    """Official mean tag ``(P, D)`` float32 of every person's found joints for ``D >= 2``
+    (numpy's mean of a ``(n, D)`` list: float32 running sum in joint order, divided in float64
+    by the count); zeros for people without joints."""
+    n_p, n_j = people.shape[0], people.shape[1]
+    dim = tag.shape[3]
+    out = np.zeros((n_p, dim), np.float32)
+    acc = np.empty(dim, np.float32)
+    for p in range(n_p):
+        n = 0
+        for j in range(n_j):
+            if people[p, j, 2] > 0:
+                xi = np.int32(people[p, j, 0])
+                yi = np.int32(people[p, j, 1])
+                for d in range(dim):
+                    v = tag[j, yi, xi, d]
+                    acc[d] = v if n == 0 else acc[d] + v
+                n += 1
+        if n > 0:
+            for d in range(dim):
+                out[p, d] = np.float32(np.float64(acc[d]) / n)
+    return out
+
+
+@numba.njit(**_JIT)
+def refine_people(people, det, tag, ub, lo, hi, prev, seed_start, seed_x, seed_y):
+    """Official ``refine`` in place for every person with a found joint: each missing joint
+    ``j`` of person ``p`` (pairs in joint order, then person) is taken at the first argmax of
+    ``det[j] - round(|tag[j] - prev[p]|)`` (:func:`refine_search`) when its heatmap value there
+    is > 0, with the quarter-pixel offset towards the higher neighbour (ties -0.25) plus 0.5."""
+    n_p, n_j = people.shape[0], people.shape[1]
+    _, h, w = det.shape
+    has = np.zeros(n_p, np.bool_)
+    for p in range(n_p):
+        for j in range(n_j):
+            if people[p, j, 2] > 0:
+                has[p] = True
+    nq = 0
+    for j in range(n_j):
+        for p in range(n_p):
+            if has[p] and not people[p, j, 2] > 0:
+                nq += 1
+    if nq == 0:
+        return
+    ks = np.empty(nq, np.int64)
+    ps = np.empty(nq, np.int64)
+    ts = np.empty((nq, prev.shape[1]), np.float32)
+    q = 0
+    for j in range(n_j):
+        for p in range(n_p):
+            if has[p] and not people[p, j, 2] > 0:
+                ks[q] = j
+                ps[q] = p
+                ts[q] = prev[p]
+                q += 1
+    pos = refine_search(det, tag, ub, lo, hi, ks, ts, seed_start, seed_x, seed_y)
+    for q in range(nq):
+        j = ks[q]
+        y = pos[q] // w
+        x = pos[q] % w
+        val = det[j, y, x]
+        if val > 0:
+            dx = 0.25 if det[j, y, min(x + 1, w - 1)] > det[j, y, max(x - 1, 0)] else -0.25
+            dy = 0.25 if det[j, min(y + 1, h - 1), x] > det[j, max(y - 1, 0), x] else -0.25
+            people[ps[q], j, 0] = x + 0.5 + dx
+            people[ps[q], j, 1] = y + 0.5 + dy
+            people[ps[q], j, 2] = val
+
+
+@numba.njit(**_JIT)
+def adjust_people(people, det):
+    """Official ``adjust`` in place: every found joint moves a quarter pixel towards its higher
+    horizontal / vertical neighbour (ties -0.25), plus 0.5 (float64 sums stored as float32)."""
+    _, h, w = det.shape
+    for p in range(people.shape[0]):
+        for j in range(people.shape[1]):
+            if people[p, j, 2] > 0:
+                x = people[p, j, 0]
+                y = people[p, j, 1]
+                xi = np.int64(x)
+                yi = np.int64(y)
+                dx = 0.25 if det[j, yi, min(xi + 1, w - 1)] > det[j, yi, max(xi - 1, 0)] else -0.25
+                dy = 0.25 if det[j, min(yi + 1, h - 1), xi] > det[j, max(yi - 1, 0), xi] else -0.25
+                people[p, j, 0] = np.float64(x) + dx + 0.5
+                people[p, j, 1] = np.float64(y) + dy + 0.5
+
+
+@numba.njit(**_JIT_MINMAX)
+def _minmax_rows8(d, y0, cmin, cmax):
+    """Column-wise min / max of rows ``y0 .. y0 + 7`` of ``d (rows, n)`` (SIMD: one store per
+    column)."""
+    r0, r1, r2, r3 = d[y0], d[y0 + 1], d[y0 + 2], d[y0 + 3]
+    r4, r5, r6, r7 = d[y0 + 4], d[y0 + 5], d[y0 + 6], d[y0 + 7]
+    for i in range(cmin.shape[0]):
+        a0, a1, a2, a3, a4, a5, a6, a7 = r0[i], r1[i], r2[i], r3[i], r4[i], r5[i], r6[i], r7[i]
+        cmin[i] = min(min(min(a0, a1), min(a2, a3)), min(min(a4, a5), min(a6, a7)))
+        cmax[i] = max(max(max(a0, a1), max(a2, a3)), max(max(a4, a5), max(a6, a7)))
+
+
+@numba.njit(**_JIT_MINMAX)
+def tag_block_extrema(tag, need):
+    """Exact min / max ``(D, J, ceil(H/8), ceil(W/8))`` (planar) of ``tag (J, H, W, D)``
+    (C-contiguous) over 8x8 blocks for the joints with ``need[j]`` (zeros elsewhere)."""
+    n_j, h, w, dim = tag.shape
+    nby = (h + _B - 1) // _B
+    nbx = (w + _B - 1) // _B
+    flat = tag.reshape(n_j, h, w * dim)
+    lo = np.zeros((dim, n_j, nby, nbx), np.float32)
+    hi = np.zeros((dim, n_j, nby, nbx), np.float32)
+    cmin = np.empty(w * dim, np.float32)
+    cmax = np.empty(w * dim, np.float32)
+    for j in range(n_j):
+        if not need[j]:
+            continue
+        d2 = flat[j]
+        for by in range(nby):
+            y0 = by * _B
+            if y0 + _B <= h:
+                _minmax_rows8(d2, y0, cmin, cmax)
+            else:
+                cmin[:] = d2[y0]
+                cmax[:] = d2[y0]
+                for y in range(y0 + 1, h):
+                    for i in range(w * dim):
+                        cmin[i] = min(cmin[i], d2[y, i])
+                        cmax[i] = max(cmax[i], d2[y, i])
+            for bx in range(nbx):
+                x0 = bx * _B
+                for d in range(dim):
+                    mn = cmin[x0 * dim + d]
+                    mx = cmax[x0 * dim + d]
+                    for x in range(x0 + 1, min(x0 + _B, w)):
+                        mn = min(mn, cmin[x * dim + d])
+                        mx = max(mx, cmax[x * dim + d])
+                    lo[d, j, by, bx] = mn
+                    hi[d, j, by, bx] = mx
+    return lo, hi
