@@ -154,7 +154,10 @@ def select_backend(
         from ros2_mvpose.pose2d.higherhrnet_estimator import HigherHRNetEstimator
 
         opts = _accepted(HigherHRNetEstimator, kw) if auto else dict(kw)
-        return HigherHRNetEstimator(path, device=device, **opts), reason
+        from ros2_mvpose.pose2d.grouping import accelerator
+
+        est = HigherHRNetEstimator(path, device=device, **opts)
+        return est, f"{reason}; grouping: {accelerator()}"
 
     from ros2_mvpose.pose2d.blazepose import BlazePoseBackend, BlazePoseUnavailableError
 
