@@ -41,6 +41,19 @@ def _max_rows8(d, y0, acc):
 
 
 @numba.njit(**_JIT_MINMAX)
+def _block_rows_max(d, y0, acc):
+    """``acc[x] = max(d[y0:y0 + 8, x])``, the block row cut at the bottom edge of ``d``."""
+    h = d.shape[0]
+    if y0 + _B <= h:
+        _max_rows8(d, y0, acc)
+    else:
+        acc[:] = d[y0]
+        for y in range(y0 + 1, h):
+            for x in range(acc.shape[0]):
+                acc[x] = max(acc[x], d[y, x])
+
+
+@numba.njit(**_JIT_MINMAX)
 def block_max(det):
     """Exact maxima ``(J, ceil(H/8), ceil(W/8))`` float32 of ``det (J, H, W)`` over 8x8 blocks
     (partial blocks at the right / bottom edge hold their own pixels only)."""
@@ -53,13 +66,7 @@ def block_max(det):
         d = det[j]
         for by in range(nby):
             y0 = by * _B
-            if y0 + _B <= h:
-                _max_rows8(d, y0, acc)
-            else:
-                acc[:] = d[y0]
-                for y in range(y0 + 1, h):
-                    for x in range(w):
-                        acc[x] = max(acc[x], d[y, x])
+            _block_rows_max(d, y0, acc)
             for bx in range(nbx):
                 x0 = bx * _B
                 m = acc[x0]
@@ -143,13 +150,7 @@ def _peaks_pass(det, heat_max, compute_max, threshold, r):
                 val2[:n] = val[:n]
                 flat, val = flat2, val2
             if compute_max:
-                if y0 + _B <= h:
-                    _max_rows8(d, y0, acc)
-                else:
-                    acc[:] = d[y0]
-                    for y in range(y0 + 1, h):
-                        for x in range(w):
-                            acc[x] = max(acc[x], d[y, x])
+                _block_rows_max(d, y0, acc)
             for bx in range(nbx):
                 x0 = bx * _B
                 if compute_max:
