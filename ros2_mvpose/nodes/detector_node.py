@@ -128,7 +128,7 @@ _PARAMETER_ROWS: tuple[tuple[str, Any, str, str], ...] = (
         1,
         "History depth of the sensor-data (best-effort) image subscriptions. 1 = only the newest "
         "image per camera waits: a busy moment drops frames instead of delaying every later set ("
-        "depth 5 added ~130 ms of latency at 5x1080p 30 Hz, BENCHMARKS.md).",
+        "depth 5 added ~100 ms whenever the executor fell behind, BENCHMARKS.md).",
         "int",
     ),
     (
