@@ -157,7 +157,10 @@ def select_backend(
         from ros2_mvpose.pose2d.grouping import accelerator
 
         est = HigherHRNetEstimator(path, device=device, **opts)
-        return est, f"{reason}; grouping: {accelerator()}"
+        grouping = accelerator()
+        if grouping == "numba":
+            grouping = "numba kernels (compiled on first use after an install, ~30 s, then cached)"
+        return est, f"{reason}; grouping: {grouping}"
 
     from ros2_mvpose.pose2d.blazepose import BlazePoseBackend, BlazePoseUnavailableError
 
