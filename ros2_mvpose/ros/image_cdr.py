@@ -51,12 +51,6 @@ class RawImage:
     step: int
     data: memoryview
 
-    @property
-    def stamp_sec(self) -> float:
-        """Header stamp in float seconds."""
-        s = self.header.stamp
-        return s.sec + 1e-9 * s.nanosec
-
 
 def _string(buf: memoryview, pos: int, order: str, field: str) -> tuple[str, int]:
     pos += -(pos - 4) % 4
