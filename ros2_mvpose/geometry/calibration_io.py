@@ -7,7 +7,7 @@ Supported formats (``format`` names):
   {rows, cols, data}``, ...): intrinsics only, no pose. Read and write.
 * ``opencv`` -- OpenCV ``cv2.FileStorage`` XML/YAML with the usual key spellings
   (``camera_matrix``/``K``, ``distortion_coefficients``/``D``, ``R``/``rvec``, ``T``/``tvec``,
-  ``image_width``/``image_height``), and the origin's format (``Intrinsics`` = K/1000,
+  ``image_width``/``image_height``), and scaled-matrix files (``Intrinsics`` = K/1000,
   ``CameraMatrix`` = [R|t]/1000, ``Distortion``; see :func:`read_opencv`).
 * ``toml`` -- aniposelib / Pose2Sim ``calibration.toml``: one table per camera with ``name``,
   ``size`` [w, h], ``matrix`` (3x3), ``distortions``, ``rotation`` (Rodrigues, world->camera),
@@ -297,15 +297,15 @@ def read_opencv(
     string or ``fisheye`` flag (else the model follows the coefficient count: 4/5 plumb_bob,
     8/12/14 rational_polynomial).
 
-    The origin's format (``../shared/seed_sample/calibrations/Camera.00N.xml``) is recognised by
-    an ``Intrinsics`` 3x3 matrix together with a 3x4 ``CameraMatrix``: ``Intrinsics`` is K up to
+    Scaled-matrix files (e.g. the ``Camera.00N.xml`` of a Blender scene) are recognised by an
+    ``Intrinsics`` 3x3 matrix together with a 3x4 ``CameraMatrix``: ``Intrinsics`` is K up to
     scale (normalised so that K[2,2] = 1) and ``CameraMatrix`` is [R | t] up to scale (rescaled so
     that R is a rotation, then snapped to the nearest rotation since it is printed with ~3
     significant digits); translations keep the file's world units.
 
-    The image size, when the file lacks it (as the origin's files do), is taken from ``width`` /
-    ``height`` and otherwise defaults to ``(2 cx, 2 cy)`` rounded -- correct for a centred
-    principal point (the origin's 1080x1080 renders) but only a guess otherwise.
+    The image size, when the file lacks it (as scaled-matrix files do), is taken from ``width``
+    / ``height`` and otherwise defaults to ``(2 cx, 2 cy)`` rounded -- correct for a centred
+    principal point (e.g. 1080x1080 renders) but only a guess otherwise.
     ``name`` defaults to ``camera_name`` in the file, else the file name without extension.
     """
     path = Path(path)
@@ -324,7 +324,7 @@ def read_opencv(
             name = n if isinstance(n, str) and n else path.stem
         where = f"{path}: camera {name!r}"
 
-        # Intrinsics (the origin's 'Intrinsics' + 3x4 'CameraMatrix' handled first).
+        # Intrinsics (a scaled 'Intrinsics' + 3x4 'CameraMatrix' handled first).
         extr = None
         k_key, K = _fs_get(fs, [k for k in _K_KEYS if k != "CameraMatrix"])
         cm = _fs_value(fs.getNode("CameraMatrix"))

@@ -1,7 +1,7 @@
 """HigherHRNet bottom-up 2D pose estimation over a synchronized set of camera images.
 
 Reproduces the official COCO test pipeline of HRNet/HigherHRNet-Human-Pose-Estimation
-(``tools/valid.py``; see ``../shared/higherhrnet/final_preds.md``): BGR -> RGB, aligned resize
+(``tools/valid.py``): BGR -> RGB, aligned resize
 (:mod:`.transforms`), ``ToTensor`` + ImageNet normalization, flip test with the COCO flip index,
 averaging of both stages' heatmaps, stage-0 tags (flipped tags as a second tag dimension),
 bilinear projection to the input resolution, associative-embedding grouping

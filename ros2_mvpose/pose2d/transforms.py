@@ -2,7 +2,7 @@
 
 Pure numpy/OpenCV, no torch. These reproduce the official COCO test behaviour of
 HRNet/HigherHRNet-Human-Pose-Estimation (``get_multi_scale_size``, ``resize_align_multi_scale``,
-``transform_preds``), written from the formulas in ``../shared/higherhrnet/final_preds.md``:
+``transform_preds``), written from the official code's formulas:
 
 * the short image side becomes ``input_size * s``; the long side keeps the aspect ratio and is
   padded (symmetrically around the integer image centre) up to a multiple of 64;
