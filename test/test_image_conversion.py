@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
+import cv2
 import numpy as np
 import pytest
 
@@ -109,9 +110,10 @@ def test_bgr_to_image_msg_errors():
 
 def test_unsupported_encoding_named():
     msg = raw_msg(random_bgr(), "bgr8")
-    msg.encoding = "yuv422"
-    with pytest.raises(ImageConversionError, match="unsupported image encoding 'yuv422'"):
+    msg.encoding = "nv21"
+    with pytest.raises(ImageConversionError, match="unsupported image encoding 'nv21'") as info:
         image_msg_to_bgr(msg)
+    assert info.value.problem == "encoding"
     msg.encoding = "32FC1"
     with pytest.raises(ValueError, match="32FC1"):
         image_msg_to_bgr(msg)
@@ -141,3 +143,157 @@ def test_zero_size(h, w):
 def test_cv_bridge_status_is_reported():
     status = cv_bridge_status()
     assert "cv_bridge" in status
+
+
+# ------------------------------------------------------------------------ Bayer and YUV 4:2:2
+# ROS names a Bayer pattern after its top-left 2x2 block, row by row: rggb = R G / G B.
+BAYER_OFFSETS = {  # encoding -> {channel (BGR index): (row, col) parities}
+    "bayer_rggb8": {2: [(0, 0)], 1: [(0, 1), (1, 0)], 0: [(1, 1)]},
+    "bayer_bggr8": {0: [(0, 0)], 1: [(0, 1), (1, 0)], 2: [(1, 1)]},
+    "bayer_gbrg8": {1: [(0, 0), (1, 1)], 0: [(0, 1)], 2: [(1, 0)]},
+    "bayer_grbg8": {1: [(0, 0), (1, 1)], 2: [(0, 1)], 0: [(1, 0)]},
+}
+
+
+def mosaic(bgr: np.ndarray, encoding: str) -> np.ndarray:
+    """What a sensor with this colour filter array records of the scene ``bgr``."""
+    out = np.zeros(bgr.shape[:2], np.uint8)
+    for channel, cells in BAYER_OFFSETS[encoding].items():
+        for r, c in cells:
+            out[r::2, c::2] = bgr[r::2, c::2, channel]
+    return out
+
+
+@pytest.mark.parametrize("encoding", sorted(BAYER_OFFSETS))
+@pytest.mark.parametrize("colour", [(255, 0, 0), (0, 255, 0), (0, 0, 255), (40, 180, 220)])
+def test_bayer_flat_colours_come_back(encoding, colour):
+    """A flat-coloured scene demosaics to that colour (away from the border) for each pattern."""
+    bgr = np.empty((12, 16, 3), np.uint8)
+    bgr[:] = colour
+    out = image_msg_to_bgr(raw_msg(mosaic(bgr, encoding)[:, :, None], encoding, pad=3))
+    assert out.shape == bgr.shape
+    inner = out[2:-2, 2:-2].reshape(-1, 3)
+    np.testing.assert_allclose(inner.mean(axis=0), colour, atol=2)
+    assert np.abs(inner.astype(int) - colour).max() <= 3, (encoding, colour)
+
+
+@pytest.mark.parametrize("encoding", sorted(BAYER_OFFSETS))
+def test_bayer_smooth_scene(encoding):
+    """A smooth random scene: demosaicing recovers it closely, the wrong pattern does not."""
+    rng = np.random.default_rng(len(encoding))
+    small = rng.integers(0, 256, (5, 6, 3), np.uint8)
+    bgr = cv2.resize(small, (48, 40), interpolation=cv2.INTER_CUBIC)
+    raw = mosaic(bgr, encoding)[:, :, None]
+    err = {
+        other: np.abs(
+            image_msg_to_bgr(raw_msg(raw, other)).astype(int)[3:-3, 3:-3] - bgr.astype(int)[3:-3, 3:-3]
+        ).mean()
+        for other in BAYER_OFFSETS
+    }
+    assert err[encoding] < 4, err
+    assert all(err[encoding] * 3 < e for k, e in err.items() if k != encoding), err
+
+
+def yuv422_bytes(bgr: np.ndarray, order: str) -> np.ndarray:
+    """BT.601 (studio swing, as OpenCV) 4:2:2 bytes of ``bgr`` (pixel pairs share U, V).
+
+    Written from the formulas, not with OpenCV, so the decoder is checked independently.
+    """
+    b, g, r = (bgr[:, :, i].astype(float) for i in range(3))
+    y = 16 + 0.257 * r + 0.504 * g + 0.098 * b
+    u = 128 - 0.148 * r - 0.291 * g + 0.439 * b
+    v = 128 + 0.439 * r - 0.368 * g - 0.071 * b
+    u2 = (u[:, 0::2] + u[:, 1::2]) / 2
+    v2 = (v[:, 0::2] + v[:, 1::2]) / 2
+    h, w = y.shape
+    out = np.empty((h, w // 2, 4))
+    if order == "uyvy":
+        out[..., 0], out[..., 1], out[..., 2], out[..., 3] = u2, y[:, 0::2], v2, y[:, 1::2]
+    else:
+        out[..., 0], out[..., 1], out[..., 2], out[..., 3] = y[:, 0::2], u2, y[:, 1::2], v2
+    return np.clip(np.round(out), 0, 255).astype(np.uint8).reshape(h, w, 2)
+
+
+@pytest.mark.parametrize("encoding, order", [
+    ("yuv422", "uyvy"), ("uyvy", "uyvy"), ("yuv422_yuy2", "yuyv"), ("yuyv", "yuyv"),
+])
+def test_yuv422(encoding, order):
+    """Pixel pairs of one colour (so 4:2:2 loses nothing) decode to that colour."""
+    rng = np.random.default_rng(len(encoding))
+    pairs = rng.integers(20, 236, (6, 5, 3), np.uint8)
+    bgr = np.repeat(pairs, 2, axis=1)
+    out = image_msg_to_bgr(raw_msg(yuv422_bytes(bgr, order), encoding, pad=4))
+    assert out.shape == bgr.shape
+    assert np.abs(out.astype(int) - bgr.astype(int)).max() <= 4
+    swapped = "yuv422_yuy2" if order == "uyvy" else "yuv422"
+    wrong = image_msg_to_bgr(raw_msg(yuv422_bytes(bgr, order), swapped, pad=4))
+    assert np.abs(wrong.astype(int) - bgr.astype(int)).mean() > 20
+
+
+def test_odd_sizes_named():
+    with pytest.raises(ImageConversionError, match="even width") as info:
+        image_msg_to_bgr(raw_msg(np.zeros((4, 5, 2), np.uint8), "yuv422"))
+    assert info.value.problem == "size"
+    with pytest.raises(ImageConversionError, match="at least 2x2"):
+        image_msg_to_bgr(raw_msg(np.zeros((1, 6, 1), np.uint8), "bayer_rggb8"))
+    # odd Bayer sizes are fine
+    assert image_msg_to_bgr(raw_msg(np.zeros((5, 7, 1), np.uint8), "bayer_gbrg8")).shape == (5, 7, 3)
+
+
+# ------------------------------------------------------------------------ fuzz
+def test_fuzz_random_layouts_only_bad_message():
+    """Random encodings, sizes, steps, data lengths and endianness: a BGR image or BadMessage."""
+    from ros2_mvpose.ros.bad_message import BadMessage
+    from ros2_mvpose.ros.image_conversion import SUPPORTED_ENCODINGS, validate_image_msg
+
+    rng = np.random.default_rng(11)
+    encodings = list(SUPPORTED_ENCODINGS) + ["", "32FC1", "BGR8", "bayer_rggb16", "nv12", "\x00"]
+    ok = 0
+    for _ in range(3000):
+        enc = encodings[rng.integers(0, len(encodings))]
+        big = [0, 1, 2**31 - 1, 2**32 - 1]
+        h = int(rng.choice([0, 1, 2, 3, 7, 16, *big])) if rng.random() < 0.3 else int(rng.integers(1, 9))
+        w = int(rng.choice([0, 1, 2, 3, 7, 16, *big])) if rng.random() < 0.3 else int(rng.integers(1, 9))
+        step = int(rng.choice([0, w, w * 2, w * 3, w * 4 + 1, *big]))
+        n = int(rng.choice([0, 1, max(h * step, 0) % 4096, h * step - 1 if 0 < h * step < 4096 else 5,
+                            int(rng.integers(0, 600))]))
+        msg = Image(height=h, width=w, encoding=enc, is_bigendian=int(rng.integers(0, 2)), step=step)
+        msg.data = rng.integers(0, 256, n, np.uint8).tobytes()
+        try:
+            validate_image_msg(msg)
+        except BadMessage as exc:
+            assert exc.problem
+            with pytest.raises(BadMessage):
+                image_msg_to_bgr(msg)
+            continue
+        out = image_msg_to_bgr(msg)
+        assert out.shape == (h, w, 3) and out.dtype == np.uint8
+        ok += 1
+    assert ok > 100
+
+
+def test_fuzz_serialized_images_only_bad_message():
+    """Serialized Images cut at every byte and randomly corrupted: parse+convert or BadMessage."""
+    from ros2_mvpose.ros.bad_message import BadMessage
+    from ros2_mvpose.ros.image_cdr import parse_image_cdr
+
+    rng = np.random.default_rng(12)
+    msg = raw_msg(random_bgr(4, 6), "rgb8", pad=2)
+    msg.header = Header(frame_id="cam_frame")
+    buf = serialize_message(msg)
+    cases = [buf[:cut] for cut in range(len(buf) + 1)]
+    for _ in range(2000):
+        b = bytearray(buf)
+        for _ in range(rng.integers(1, 6)):
+            b[rng.integers(0, len(b))] = rng.integers(0, 256)
+        cases.append(bytes(b if rng.random() < 0.5 else b[: rng.integers(len(b) // 2, len(b) + 1)]))
+    converted = 0
+    for data in cases:
+        try:
+            out = image_msg_to_bgr(parse_image_cdr(data))
+        except BadMessage as exc:
+            assert exc.problem
+            continue
+        assert out.ndim == 3 and out.dtype == np.uint8
+        converted += 1
+    assert converted > 200

@@ -7,9 +7,18 @@ first use (the PyPI ``cv_bridge`` build is broken with numpy 2, so a failing imp
 probe result silently falls back). Set ``ROS2_MVPOSE_NO_CV_BRIDGE=1`` to never use it.
 
 Supported encodings: ``bgr8``, ``rgb8``, ``mono8``, ``bgra8``, ``rgba8`` (and their OpenCV
-aliases ``8UC3`` = bgr8, ``8UC1`` = mono8, ``8UC4`` = bgra8), plus ``mono16``/``16UC1`` (scaled to
-8 bits by keeping the high byte; ``is_bigendian`` honoured). Row padding (``step`` larger than
+aliases ``8UC3`` = bgr8, ``8UC1`` = mono8, ``8UC4`` = bgra8); ``mono16``/``16UC1`` (scaled to
+8 bits by keeping the high byte, i.e. ``value >> 8``; ``is_bigendian`` honoured); the 8-bit Bayer
+mosaics ``bayer_rggb8``, ``bayer_bggr8``, ``bayer_gbrg8``, ``bayer_grbg8`` (demosaiced by
+OpenCV's bilinear ``cvtColor``); YUV 4:2:2 ``yuv422`` (= ``uyvy``, byte order U Y0 V Y1, as
+ROS defines it), ``yuv422_yuy2`` (= ``yuyv``, Y0 U Y1 V). Row padding (``step`` larger than
 ``width * bytes per pixel``) is honoured.
+
+``sensor_msgs/CompressedImage`` (jpeg, png) is decoded by
+:mod:`ros2_mvpose.ros.compressed_image`; :func:`image_to_bgr` takes either kind.
+
+Every malformed message raises :class:`ImageConversionError`, a
+:class:`~ros2_mvpose.ros.bad_message.BadMessage`, and nothing else.
 """
 
 from __future__ import annotations
@@ -20,35 +29,40 @@ import threading
 import cv2
 import numpy as np
 
-
-class ImageConversionError(ValueError):
-    """An Image message cannot be converted (encoding, size or layout problem)."""
+from ros2_mvpose.ros.bad_message import BadMessage
 
 
-# encoding -> (channels, bytes per channel)
-_LAYOUT = {
-    "bgr8": (3, 1),
-    "rgb8": (3, 1),
-    "mono8": (1, 1),
-    "bgra8": (4, 1),
-    "rgba8": (4, 1),
-    "8uc3": (3, 1),
-    "8uc1": (1, 1),
-    "8uc4": (4, 1),
-    "mono16": (1, 2),
-    "16uc1": (1, 2),
+class ImageConversionError(BadMessage):
+    """An image message cannot be converted (encoding, size, layout or decoding problem)."""
+
+
+# OpenCV names a Bayer pattern after the 2x2 block starting at the second row and column
+# (BayerBG = ROS rggb); these are the codes cv_bridge uses for the ROS encodings.
+# encoding -> (channels, bytes per channel, cvtColor code to BGR or None)
+_LAYOUT: dict[str, tuple[int, int, int | None]] = {
+    "bgr8": (3, 1, None),
+    "rgb8": (3, 1, cv2.COLOR_RGB2BGR),
+    "mono8": (1, 1, cv2.COLOR_GRAY2BGR),
+    "bgra8": (4, 1, cv2.COLOR_BGRA2BGR),
+    "rgba8": (4, 1, cv2.COLOR_RGBA2BGR),
+    "8uc3": (3, 1, None),
+    "8uc1": (1, 1, cv2.COLOR_GRAY2BGR),
+    "8uc4": (4, 1, cv2.COLOR_BGRA2BGR),
+    "mono16": (1, 2, cv2.COLOR_GRAY2BGR),
+    "16uc1": (1, 2, cv2.COLOR_GRAY2BGR),
+    "bayer_rggb8": (1, 1, cv2.COLOR_BayerBG2BGR),
+    "bayer_bggr8": (1, 1, cv2.COLOR_BayerRG2BGR),
+    "bayer_gbrg8": (1, 1, cv2.COLOR_BayerGR2BGR),
+    "bayer_grbg8": (1, 1, cv2.COLOR_BayerGB2BGR),
+    "yuv422": (2, 1, cv2.COLOR_YUV2BGR_UYVY),
+    "uyvy": (2, 1, cv2.COLOR_YUV2BGR_UYVY),
+    "yuv422_yuy2": (2, 1, cv2.COLOR_YUV2BGR_YUYV),
+    "yuyv": (2, 1, cv2.COLOR_YUV2BGR_YUYV),
 }
-SUPPORTED_ENCODINGS = ("rgb8", "bgr8", "mono8", "rgba8", "bgra8", "8UC1", "8UC3", "8UC4", "mono16", "16UC1")
-_TO_BGR = {
-    "rgb8": cv2.COLOR_RGB2BGR,
-    "mono8": cv2.COLOR_GRAY2BGR,
-    "8uc1": cv2.COLOR_GRAY2BGR,
-    "mono16": cv2.COLOR_GRAY2BGR,
-    "16uc1": cv2.COLOR_GRAY2BGR,
-    "bgra8": cv2.COLOR_BGRA2BGR,
-    "8uc4": cv2.COLOR_BGRA2BGR,
-    "rgba8": cv2.COLOR_RGBA2BGR,
-}
+SUPPORTED_ENCODINGS = (
+    "rgb8", "bgr8", "mono8", "rgba8", "bgra8", "8UC1", "8UC3", "8UC4", "mono16", "16UC1",
+    "bayer_rggb8", "bayer_bggr8", "bayer_gbrg8", "bayer_grbg8", "yuv422", "uyvy", "yuv422_yuy2", "yuyv",
+)
 _FROM_BGR = {
     "bgr8": None,
     "rgb8": cv2.COLOR_BGR2RGB,
@@ -60,35 +74,58 @@ _FROM_BGR = {
 
 def _as_uint8_buffer(data) -> np.ndarray:
     """The message's data field as a 1-D uint8 array (no copy for buffer-protocol objects)."""
-    if isinstance(data, np.ndarray):
-        return data.reshape(-1).view(np.uint8) if data.dtype.itemsize == 1 else data.astype(np.uint8)
     try:
-        return np.frombuffer(data, dtype=np.uint8)
-    except (TypeError, ValueError):
-        return np.asarray(data, dtype=np.uint8).reshape(-1)
+        if isinstance(data, np.ndarray):
+            return data.reshape(-1).view(np.uint8) if data.dtype.itemsize == 1 else data.astype(np.uint8)
+        try:
+            return np.frombuffer(data, dtype=np.uint8)
+        except (TypeError, ValueError):
+            return np.asarray(data, dtype=np.uint8).reshape(-1)
+    except (TypeError, ValueError, OverflowError) as exc:
+        kind = type(data).__name__
+        raise ImageConversionError(f"image data is not a byte sequence ({kind})", "data") from exc
+
+
+def _uint_field(msg, name: str) -> int:
+    """``msg.<name>`` as a non-negative int, or ImageConversionError naming the field."""
+    try:
+        value = int(getattr(msg, name))
+    except (AttributeError, TypeError, ValueError, OverflowError) as exc:
+        raise ImageConversionError(f"image field {name} is missing or not an integer", "layout") from exc
+    if value < 0:
+        raise ImageConversionError(f"image field {name} is negative ({value})", "layout")
+    return value
 
 
 def _validated_pixels(msg) -> tuple[str, np.ndarray]:
     """Check the message layout and return ``(encoding key, (H, W, C) array)`` without conversion."""
-    encoding = str(msg.encoding)
+    encoding = str(getattr(msg, "encoding", ""))
     key = encoding.lower()
     if key not in _LAYOUT:
         raise ImageConversionError(
-            f"unsupported image encoding {encoding!r}; supported: {', '.join(SUPPORTED_ENCODINGS)}"
+            f"unsupported image encoding {encoding!r}; supported: {', '.join(SUPPORTED_ENCODINGS)}",
+            "encoding",
         )
-    h, w, step = int(msg.height), int(msg.width), int(msg.step)
+    h, w, step = _uint_field(msg, "height"), _uint_field(msg, "width"), _uint_field(msg, "step")
     if h <= 0 or w <= 0:
-        raise ImageConversionError(f"empty image: width {w}, height {h}")
-    channels, depth = _LAYOUT[key]
+        raise ImageConversionError(f"empty image: width {w}, height {h}", "empty")
+    channels, depth, _ = _LAYOUT[key]
+    if channels == 2 and w % 2:
+        raise ImageConversionError(f"{encoding} needs an even width (4:2:2 pairs pixels), got {w}", "size")
+    if key.startswith("bayer") and (w < 2 or h < 2):
+        raise ImageConversionError(f"{encoding} needs at least 2x2 pixels, got {w}x{h}", "size")
     row = w * channels * depth
     if step < row:
         raise ImageConversionError(
-            f"step {step} is smaller than width*bytes_per_pixel = {w}*{channels * depth} = {row} ({encoding})"
+            f"step {step} is smaller than width*bytes_per_pixel = {w}*{channels * depth} = {row} "
+            f"({encoding})",
+            "step",
         )
-    buf = _as_uint8_buffer(msg.data)
+    buf = _as_uint8_buffer(getattr(msg, "data", b""))
     if buf.size < step * h:
         raise ImageConversionError(
-            f"truncated image data: {buf.size} bytes, expected step*height = {step}*{h} = {step * h}"
+            f"truncated image data: {buf.size} bytes, expected step*height = {step}*{h} = {step * h}",
+            "truncated",
         )
     rows = buf[: step * h].reshape(h, step)[:, :row]
     if depth == 2:
@@ -106,6 +143,13 @@ def validate_image_msg(msg) -> None:
         ImageConversionError: the same problems :func:`image_msg_to_bgr` would raise for.
     """
     _validated_pixels(msg)
+
+
+def to_8bit(pixels: np.ndarray) -> np.ndarray:
+    """16-bit pixels -> 8 bits by keeping the high byte (``value >> 8``); uint8 unchanged."""
+    if pixels.dtype == np.uint8:
+        return pixels
+    return (pixels.astype(np.uint16) >> 8).astype(np.uint8)
 
 
 def image_msg_to_bgr(msg) -> np.ndarray:
@@ -127,12 +171,27 @@ def image_msg_to_bgr(msg) -> np.ndarray:
                 return np.ascontiguousarray(out)
         except Exception:  # noqa: BLE001 - any cv_bridge failure: use our own conversion
             pass
-    if pixels.dtype != np.uint8:
-        pixels = (pixels.astype(np.uint16) >> 8).astype(np.uint8)
-    if key in ("bgr8", "8uc3"):
+    pixels = to_8bit(pixels)
+    code = _LAYOUT[key][2]
+    if code is None:
         return np.ascontiguousarray(pixels)
     src = pixels[:, :, 0] if pixels.shape[2] == 1 else pixels
-    return cv2.cvtColor(np.ascontiguousarray(src), _TO_BGR[key])
+    try:
+        return cv2.cvtColor(np.ascontiguousarray(src), code)
+    except cv2.error as exc:  # sizes are checked above; kept so no OpenCV error escapes
+        raise ImageConversionError(f"OpenCV cannot convert this {key} image: {exc}", "decode") from exc
+
+
+def image_to_bgr(msg) -> np.ndarray:
+    """``sensor_msgs/Image`` or ``sensor_msgs/CompressedImage`` (or look-alikes) -> BGR array.
+
+    A message with a ``format`` field and no ``encoding`` field is taken as compressed.
+    """
+    if hasattr(msg, "format") and not hasattr(msg, "encoding"):
+        from ros2_mvpose.ros.compressed_image import compressed_msg_to_bgr
+
+        return compressed_msg_to_bgr(msg)
+    return image_msg_to_bgr(msg)
 
 
 def bgr_to_image_msg(img: np.ndarray, header=None, encoding: str = "bgr8"):
