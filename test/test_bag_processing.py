@@ -77,7 +77,7 @@ def write_input_bag(path, scene, storage="mcap", drop=(), bad=(), rig_intrinsics
                 img[0, 0] = (f, c, 0)
                 msg = bgr_to_image_msg(img, h)
                 if (f, c) in bad:
-                    msg.encoding = "yuv422_yuy2"
+                    msg.encoding = "nv21"
                 w.write(rig.cameras[c].image_topic, msg, t + jitter)
             gt = skeletons_to_cloud(
                 np.arange(seq.n_people),

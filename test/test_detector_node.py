@@ -334,7 +334,7 @@ def test_bad_images_beside_good_ones(harness_factory, capfd, raw):
             stamp = 3000.0 + f * 0.05 + rng.uniform(-0.004, 0.004)
             msg = make_image(cam, f, stamp, "rgba8" if cam == 3 else "bgr8")
             if cam == 1:
-                msg.encoding = "yuv422"
+                msg.encoding = "nv21"
             if cam == 2:
                 msg.data = bytes(msg.data)[: len(msg.data) - 10]
             h.pubs[cam].publish(msg)
@@ -346,17 +346,17 @@ def test_bad_images_beside_good_ones(harness_factory, capfd, raw):
     for cam in (0, 3):
         assert [check_cloud(h, cam, c) for c in h.clouds[cam]] == list(range(n_frames))
     assert h.clouds[1] == [] and h.clouds[2] == []
-    assert h.node.cameras[1].bad_images == n_frames and "yuv422" in h.node.cameras[1].last_problem
+    assert h.node.cameras[1].bad_images == n_frames and "nv21" in h.node.cameras[1].last_problem
     assert h.node.cameras[2].bad_images == n_frames and "truncated" in h.node.cameras[2].last_problem
     assert h.node.sets_processed == n_frames
     # error logs name the camera and the problem, throttled to one per camera and problem
     err = capfd.readouterr().err
-    assert err.count("camera cam1") == 1 and "unsupported image encoding 'yuv422'" in err
+    assert err.count("camera cam1") == 1 and "unsupported image encoding 'nv21'" in err
     assert err.count("camera cam2") == 1 and "truncated image data" in err
     # and /diagnostics says so
     last = {st.name: st for st in h.diagnostics[-1].status}
     st1 = last[f"{h.ns}/detector_node: camera cam1"]
-    assert st1.level == bytes([1]) and "yuv422" in st1.message
+    assert st1.level == bytes([1]) and "nv21" in st1.message
     assert int(status_values(st1)["bad_images"]) == n_frames
 
 
