@@ -9,7 +9,9 @@ can catch one type, log the message, skip it and go on. ``problem`` is a short, 
 
 from __future__ import annotations
 
-__all__ = ["BadMessage"]
+import numpy as np
+
+__all__ = ["BadMessage", "byte_array"]
 
 
 class BadMessage(ValueError):
@@ -26,3 +28,23 @@ class BadMessage(ValueError):
 
     def __reduce__(self):  # keep ``problem`` across pickling (process pools, logging handlers)
         return (type(self), (str(self), self.problem))
+
+
+def byte_array(data, what: str = "message") -> np.ndarray:
+    """A message's ``uint8[]`` field as a 1-D uint8 array (no copy for buffer-protocol objects).
+
+    Accepts ``bytes``, ``bytearray``, ``memoryview``, ``array.array`` (what rclpy gives), numpy
+    arrays and lists of ints (what some bag readers give).
+
+    Raises:
+        BadMessage: anything that is not a sequence of bytes (problem ``"data"``).
+    """
+    try:
+        if isinstance(data, np.ndarray):
+            return data.reshape(-1).view(np.uint8) if data.dtype.itemsize == 1 else data.astype(np.uint8)
+        try:
+            return np.frombuffer(data, dtype=np.uint8)
+        except (TypeError, ValueError):
+            return np.asarray(data, dtype=np.uint8).reshape(-1)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise BadMessage(f"{what} data is not a byte sequence ({type(data).__name__})", "data") from exc

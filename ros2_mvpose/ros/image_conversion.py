@@ -29,7 +29,7 @@ import threading
 import cv2
 import numpy as np
 
-from ros2_mvpose.ros.bad_message import BadMessage
+from ros2_mvpose.ros.bad_message import BadMessage, byte_array
 
 
 class ImageConversionError(BadMessage):
@@ -75,15 +75,9 @@ _FROM_BGR = {
 def _as_uint8_buffer(data) -> np.ndarray:
     """The message's data field as a 1-D uint8 array (no copy for buffer-protocol objects)."""
     try:
-        if isinstance(data, np.ndarray):
-            return data.reshape(-1).view(np.uint8) if data.dtype.itemsize == 1 else data.astype(np.uint8)
-        try:
-            return np.frombuffer(data, dtype=np.uint8)
-        except (TypeError, ValueError):
-            return np.asarray(data, dtype=np.uint8).reshape(-1)
-    except (TypeError, ValueError, OverflowError) as exc:
-        kind = type(data).__name__
-        raise ImageConversionError(f"image data is not a byte sequence ({kind})", "data") from exc
+        return byte_array(data, "image")
+    except BadMessage as exc:
+        raise ImageConversionError(str(exc), exc.problem) from None
 
 
 def _uint_field(msg, name: str) -> int:

@@ -10,12 +10,19 @@ Wire formats (documented in README, "Topics and wire formats"):
 - 3D skeletons (``skeletons/points``): one point per reconstructed joint, fields
   ``x, y, z, score`` (float32; metres in ``world_frame``) and ``person, joint`` (int32;
   ``person`` is the stable track id). Joints that were not reconstructed are not sent.
+
+Reading a cloud checks its layout against the PointCloud2 definition (fields inside
+``point_step``, ``row_step >= point_step * width``, ``len(data) == row_step * height``, known
+datatypes) and its values (finite scores, finite coordinates where the score is positive,
+joint indices in range); every malformed cloud raises :class:`CloudFormatError`, a
+:class:`~ros2_mvpose.ros.bad_message.BadMessage`, and nothing else.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from ros2_mvpose.ros.bad_message import BadMessage, byte_array
 from ros2_mvpose.skeleton import NUM_JOINTS
 
 # sensor_msgs/PointField datatypes
@@ -40,8 +47,8 @@ SKELETONS3D_DTYPE = np.dtype(
 )
 
 
-class CloudFormatError(ValueError):
-    """A PointCloud2 does not have the fields or layout a wire format requires."""
+class CloudFormatError(BadMessage):
+    """A PointCloud2 does not have the fields, layout or values a wire format requires."""
 
 
 def array_to_cloud(points: np.ndarray, header=None):
@@ -77,45 +84,83 @@ def array_to_cloud(points: np.ndarray, header=None):
     return msg
 
 
+def _uint(msg, name: str) -> int:
+    try:
+        value = int(getattr(msg, name))
+    except (AttributeError, TypeError, ValueError, OverflowError) as exc:
+        raise CloudFormatError(f"PointCloud2 field {name} is missing or not an integer", "layout") from exc
+    if value < 0:
+        raise CloudFormatError(f"PointCloud2 {name} is negative ({value})", "layout")
+    return value
+
+
+def _point_fields(msg, step: int, order: str) -> tuple[list[str], list[np.dtype], list[int]]:
+    """Names, dtypes and offsets of the cloud's single-count fields, each checked to fit ``step``."""
+    names: list[str] = []
+    formats: list[np.dtype] = []
+    offsets: list[int] = []
+    try:
+        fields = list(msg.fields)
+    except (AttributeError, TypeError) as exc:
+        raise CloudFormatError("PointCloud2 has no field list", "fields") from exc
+    for f in fields:
+        try:
+            name, datatype, offset, count = str(f.name), int(f.datatype), int(f.offset), int(f.count)
+        except (AttributeError, TypeError, ValueError, OverflowError) as exc:
+            raise CloudFormatError(f"PointCloud2 has a malformed PointField ({exc})", "fields") from exc
+        if datatype not in _PF_TO_NP:
+            raise CloudFormatError(f"field {name!r} has unknown PointField datatype {datatype}", "fields")
+        size = _PF_TO_NP[datatype].itemsize
+        if offset < 0 or offset + size * max(count, 1) > step:
+            raise CloudFormatError(
+                f"field {name!r} (offset {offset}, {max(count, 1)} x {size} bytes) lies beyond "
+                f"point_step {step}", "layout",
+            )
+        if count != 1:
+            continue  # multi-count fields are not part of our formats
+        if name in names:
+            raise CloudFormatError(f"PointCloud2 has field {name!r} twice", "fields")
+        names.append(name)
+        formats.append(_PF_TO_NP[datatype].newbyteorder(order))
+        offsets.append(offset)
+    return names, formats, offsets
+
+
 def cloud_to_array(msg, required: np.dtype | None = None) -> np.ndarray:
-    """Unpack a ``PointCloud2`` into a 1-D structured array.
+    """Unpack a ``PointCloud2`` into a 1-D structured array (``height * width`` points).
 
     Args:
         msg: the cloud (rclpy message, or any object with the same attributes).
         required: if given, the returned array has exactly this dtype; each of its fields must
-            exist in the cloud (any datatype, converted), otherwise ``CloudFormatError``.
+            exist in the cloud (any numeric datatype, converted; integer fields must hold
+            integers), otherwise ``CloudFormatError``.
 
     Raises:
-        CloudFormatError: missing fields, big-endian data, or a data size that does not match
-            ``point_step * width * height``.
+        CloudFormatError: missing or unknown fields, a field beyond ``point_step``, ``row_step``
+            smaller than a row, or data whose size is not ``row_step * height``.
     """
-    if msg.is_bigendian:
-        raise CloudFormatError("big-endian PointCloud2 is not supported")
-    n = int(msg.width) * int(msg.height)
-    step = int(msg.point_step)
-    data = bytes(msg.data) if not isinstance(msg.data, (bytes, bytearray)) else msg.data
-    if n and len(data) < n * step:
-        raise CloudFormatError(
-            f"PointCloud2 data has {len(data)} bytes, expected point_step*width*height = {n * step}"
-        )
-    names, formats, offsets = [], [], []
-    for f in msg.fields:
-        if f.datatype not in _PF_TO_NP:
-            raise CloudFormatError(f"field {f.name!r} has unknown PointField datatype {f.datatype}")
-        if int(f.count) != 1:
-            continue  # multi-count fields are not part of our formats
-        names.append(f.name)
-        formats.append(_PF_TO_NP[f.datatype].newbyteorder("<"))
-        offsets.append(int(f.offset))
-    if step == 0 and n:
-        raise CloudFormatError("PointCloud2 has point_step 0")
+    width, height = _uint(msg, "width"), _uint(msg, "height")
+    step, row_step = _uint(msg, "point_step"), _uint(msg, "row_step")
+    order = ">" if getattr(msg, "is_bigendian", False) else "<"
+    names, formats, offsets = _point_fields(msg, step, order)
+    n = width * height
+    data = byte_array(getattr(msg, "data", b""), "PointCloud2") if n else np.zeros(0, np.uint8)
+    if n:
+        if step == 0:
+            raise CloudFormatError(f"PointCloud2 has point_step 0 with {n} points", "layout")
+        if row_step < step * width:
+            raise CloudFormatError(
+                f"PointCloud2 row_step {row_step} is smaller than point_step*width = {step}*{width}", "layout"
+            )
+        if data.size != row_step * height:
+            raise CloudFormatError(
+                f"PointCloud2 data has {data.size} bytes, expected row_step*height = {row_step}*{height} = "
+                f"{row_step * height}", "size",
+            )
     src_dtype = np.dtype({"names": names, "formats": formats, "offsets": offsets, "itemsize": max(step, 1)})
     if n:
-        raw = np.frombuffer(data, dtype=np.uint8, count=n * step)
-        if int(msg.height) > 1 and int(msg.row_step) != step * int(msg.width):
-            rows = np.frombuffer(data, dtype=np.uint8).reshape(int(msg.height), int(msg.row_step))
-            raw = np.ascontiguousarray(rows[:, : step * int(msg.width)]).reshape(-1)
-        arr = raw.view(src_dtype)
+        rows = data.reshape(height, row_step)[:, : step * width]
+        arr = np.ascontiguousarray(rows).reshape(-1).view(src_dtype)
     else:
         arr = np.zeros(0, dtype=src_dtype)
     if required is None:
@@ -123,11 +168,20 @@ def cloud_to_array(msg, required: np.dtype | None = None) -> np.ndarray:
     missing = [name for name in required.names if name not in names]
     if missing:
         raise CloudFormatError(
-            f"PointCloud2 lacks field(s) {missing}; has {names}, expected {list(required.names)}"
+            f"PointCloud2 lacks field(s) {missing}; has {names}, expected {list(required.names)}", "fields"
         )
     out = np.empty(arr.shape[0], dtype=required)
     for name in required.names:
-        out[name] = arr[name]
+        values = arr[name]
+        if required[name].kind in "iu" and values.dtype.kind == "f":
+            if not np.all(np.isfinite(values) & (values == np.round(values))):
+                raise CloudFormatError(f"PointCloud2 field {name!r} must hold integers", "values")
+        if required[name].kind in "iu":
+            info = np.iinfo(required[name])
+            if values.size and (values.min() < info.min or values.max() > info.max):
+                raise CloudFormatError(f"PointCloud2 field {name!r} is out of range for {required[name]}",
+                                       "values")
+        out[name] = values
     return out
 
 
@@ -152,14 +206,15 @@ def cloud_to_keypoints(msg) -> np.ndarray:
     a cloud omits get score 0 and NaN coordinates.
 
     Raises:
-        CloudFormatError: wrong fields, joint index outside 0..16, non-finite scores.
+        CloudFormatError: wrong fields or layout, joint index outside 0..16, non-finite scores,
+            non-finite coordinates with a positive score.
     """
     pts = cloud_to_array(msg, KEYPOINTS2D_DTYPE)
     if pts.size == 0:
         return np.zeros((0, NUM_JOINTS, 3))
     joint = pts["joint"].astype(np.int64)
     if joint.min() < 0 or joint.max() >= NUM_JOINTS:
-        raise CloudFormatError(f"keypoint cloud has joint index outside 0..{NUM_JOINTS - 1}")
+        raise CloudFormatError(f"keypoint cloud has joint index outside 0..{NUM_JOINTS - 1}", "values")
     persons, pidx = np.unique(pts["person"], return_inverse=True)
     out = np.full((persons.size, NUM_JOINTS, 3), np.nan)
     out[:, :, 2] = 0.0
@@ -167,7 +222,9 @@ def cloud_to_keypoints(msg) -> np.ndarray:
     out[pidx, joint, 1] = pts["v"]
     out[pidx, joint, 2] = pts["score"]
     if not np.all(np.isfinite(out[:, :, 2])):
-        raise CloudFormatError("keypoint cloud has non-finite scores")
+        raise CloudFormatError("keypoint cloud has non-finite scores", "nonfinite")
+    if not np.all(np.isfinite(out[:, :, :2][out[:, :, 2] > 0])):
+        raise CloudFormatError("keypoint cloud has non-finite coordinates with a positive score", "nonfinite")
     return out
 
 
