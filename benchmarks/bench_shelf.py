@@ -6,10 +6,11 @@ view's BODY25 heatmap peaks into people with the part-affinity scores (OpenPose-
 assembly, :func:`shelf_data.group_body25`), maps them to COCO-17, runs
 ``Reconstructor.update`` with default parameters frame by frame in time order at 25 fps, and
 scores PCP per actor and the mean per-joint error. The head joints (bottom and top of head) are
-derived as the 4D Association evaluation derives them from its own output (ear centre,
-shoulders, facing direction; :func:`shelf_data.head_4da`), for COCO-17 from the ear centre, the
-one defined ear or else the nose (``--head 4da``, default); ``--head 4da-strict`` needs both ears,
-``--head mvpose`` uses mvpose's nose-and-shoulders rule. The 4D Association method's own output
+derived by the rule of the 4D Association evaluation (:func:`shelf_data.head_4da`: halfway from
+the shoulder centre to the face centre, and a fixed offset along the facing direction and up);
+for COCO-17 the face centre is the mean of the defined nose and ears (``--head 4da``, default),
+or the ear centre (``--head 4da-ears``, the 4D Association output's own rule); ``--head mvpose``
+uses mvpose's nose-and-shoulders rule. The 4D Association method's own output
 on the same detections is scored by the same code (always with its own head rule).
 
 Usage: ``python benchmarks/bench_shelf.py [--data DIR] [--parts] [--frames A:B] [--head H]``; prints a

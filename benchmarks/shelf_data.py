@@ -248,30 +248,30 @@ def head_mvpose(nose: np.ndarray, r_sho: np.ndarray, l_sho: np.ndarray) -> tuple
 
 
 #: COCO -> Shelf head conversions accepted by :func:`coco_to_shelf`.
-HEADS = ("4da", "4da-strict", "mvpose")
+HEADS = ("4da", "4da-ears", "mvpose")
 
 
-def coco_face(coco: np.ndarray, strict: bool = False) -> np.ndarray:
-    """Face centre (3,) of a (17, 3) COCO-17 skeleton: the ear centre; unless ``strict``, the
-    one defined ear, or else the nose, when ears are undefined (NaN)."""
-    ears = coco[[3, 4]]
-    ok = np.isfinite(ears).all(-1)
-    if ok.all() or strict:
-        return ears.mean(0)
-    return ears[ok].mean(0) if ok.any() else coco[0]
+def coco_face(coco: np.ndarray, ears_only: bool = False) -> np.ndarray:
+    """Face centre (3,) of a (17, 3) COCO-17 skeleton: the mean of its defined nose and ears
+    (NaN when none is defined); with ``ears_only`` the ear centre (NaN unless both are)."""
+    if ears_only:
+        return 0.5 * (coco[3] + coco[4])
+    face = coco[[0, 3, 4]]
+    ok = np.isfinite(face).all(-1)
+    return face[ok].mean(0) if ok.any() else np.full(3, np.nan)
 
 
 def coco_to_shelf(coco: np.ndarray, head: str = "4da") -> np.ndarray:
     """(17, 3) COCO-17 joints -> (14, 3) Shelf joints. ``head``: ``4da`` (:func:`head_4da` on
-    :func:`coco_face`, neck = shoulder centre, pelvis = hip centre), ``4da-strict`` (the same,
-    NaN without both ears) or ``mvpose`` (:func:`head_mvpose`)."""
+    the :func:`coco_face` centre of nose and ears, neck = shoulder centre, pelvis = hip
+    centre), ``4da-ears`` (the same on the ear centre) or ``mvpose`` (:func:`head_mvpose`)."""
     shelf = np.empty((14, 3))
     shelf[:12] = coco[COCO_TO_SHELF12]
     r_sho, l_sho = coco[6], coco[5]
     if head == "mvpose":
         shelf[12], shelf[13] = head_mvpose(coco[0], r_sho, l_sho)
-    elif head in ("4da", "4da-strict"):
-        face = coco_face(coco, strict=head == "4da-strict")
+    elif head in ("4da", "4da-ears"):
+        face = coco_face(coco, ears_only=head == "4da-ears")
         neck, pelvis = 0.5 * (r_sho + l_sho), 0.5 * (coco[11] + coco[12])
         shelf[12], shelf[13] = head_4da(face, neck, pelvis, r_sho, l_sho)
     else:

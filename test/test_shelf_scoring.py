@@ -93,7 +93,8 @@ def test_head_conversions_are_consistent() -> None:
     for s19, c in ((2, 12), (3, 11), (4, 0), (5, 6), (6, 5), (7, 14), (8, 13), (9, 4), (10, 3),
                    (11, 8), (12, 7), (13, 16), (14, 15), (15, 10), (16, 9)):
         skel[s19] = coco[c]
-    np.testing.assert_allclose(sd.coco_to_shelf(coco), sd.skel19_to_shelf(skel), atol=1e-12)
-    coco[3] = np.nan  # one ear undefined: the other ear stands in, unless strict
+    np.testing.assert_allclose(sd.coco_to_shelf(coco, "4da-ears"), sd.skel19_to_shelf(skel), atol=1e-12)
+    coco[3] = np.nan  # one ear undefined: the nose and the other ear make the face centre
     assert np.isfinite(sd.coco_to_shelf(coco)).all()
-    assert np.isnan(sd.coco_to_shelf(coco, "4da-strict")[12:]).all()
+    assert np.isnan(sd.coco_to_shelf(coco, "4da-ears")[12:]).all()
+    np.testing.assert_allclose(sd.coco_face(coco), 0.5 * (coco[0] + coco[4]))
