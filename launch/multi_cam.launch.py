@@ -3,10 +3,16 @@
     ros2 launch ros2_mvpose multi_cam.launch.py
     ros2 launch ros2_mvpose multi_cam.launch.py rig_file:=/path/rig.yaml \
         checkpoint:=/path/pose_higher_hrnet_w32_512.pth use_sim_time:=true rviz:=true
+    ros2 launch ros2_mvpose multi_cam.launch.py detector_groups:="cam1,cam2;cam3,cam4,cam5"
 
 Both nodes read their sections of one parameters file (``params_file``, default the installed
 ``config/multi_cam.yaml``); the launch arguments override single parameters. The pip
 equivalent, where ``ros2 launch`` does not exist, is ``mvpose run --params config/multi_cam.yaml``.
+
+``detector_groups`` starts one detector process per group of rig camera names
+(``detector_node_0``, ``detector_node_1``, ...; each with the file's ``detector_node`` section,
+its own ``detector_node_<k>`` section when the file has one, e.g. for its ``device``), all
+feeding the one triangulator; empty = one detector for all cameras.
 """
 
 import os
@@ -17,6 +23,8 @@ from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch.conditions import IfCondition
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
+
+from ros2_mvpose.nodes.detector_groups import group_node_names, group_parameters, parse_detector_groups
 
 PACKAGE = "ros2_mvpose"
 PARAMS_FILE = "multi_cam.yaml"
@@ -37,17 +45,38 @@ def _overrides(context, *, detector: bool) -> dict:
     return out
 
 
-def _nodes(context):
-    params_file = LaunchConfiguration("params_file").perform(context)
+def _detectors(context, params_file: str) -> list:
+    """One detector node for all cameras, or one per group of ``detector_groups``."""
+    groups = parse_detector_groups(LaunchConfiguration("detector_groups").perform(context))
+    overrides = _overrides(context, detector=True)
+    if not groups:
+        return [
+            Node(
+                package=PACKAGE,
+                executable=DETECTOR_EXECUTABLE,
+                name="detector_node",
+                output="screen",
+                emulate_tty=True,
+                parameters=[params_file, overrides],
+            )
+        ]
     return [
         Node(
             package=PACKAGE,
             executable=DETECTOR_EXECUTABLE,
-            name="detector_node",
+            name=name,
             output="screen",
             emulate_tty=True,
-            parameters=[params_file, _overrides(context, detector=True)],
-        ),
+            parameters=[params_file, group_parameters(params_file, name, cameras), overrides],
+        )
+        for name, cameras in zip(group_node_names(groups), groups)
+    ]
+
+
+def _nodes(context):
+    params_file = LaunchConfiguration("params_file").perform(context)
+    return [
+        *_detectors(context, params_file),
         Node(
             package=PACKAGE,
             executable=TRIANGULATOR_EXECUTABLE,
@@ -78,6 +107,12 @@ def generate_launch_description():
             ),
             DeclareLaunchArgument(
                 "use_sim_time", default_value="false", description="Use /clock (replay from bags)"
+            ),
+            DeclareLaunchArgument(
+                "detector_groups",
+                default_value="",
+                description="Camera-name groups, one detector process each, e.g. 'cam1,cam2;cam3,cam4' "
+                "(empty: one detector for all cameras)",
             ),
             DeclareLaunchArgument("rviz", default_value="false", description="Start RViz2"),
             OpaqueFunction(function=_nodes),

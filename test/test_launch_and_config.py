@@ -107,7 +107,7 @@ def test_launch_file_compiles_and_references_existing_files():
         for call in ast.walk(tree)
         if isinstance(call, ast.Call) and getattr(call.func, "id", "") == "DeclareLaunchArgument"
     }
-    assert declared == {"params_file", "rig_file", "checkpoint", "use_sim_time", "rviz"}
+    assert declared == {"params_file", "rig_file", "checkpoint", "use_sim_time", "rviz", "detector_groups"}
     # the parameter names the launch file overrides exist in the nodes
     for name in ("rig_file", "checkpoint"):
         assert name in strings

@@ -27,6 +27,10 @@ def register(subparsers) -> None:
                    "for these nodes) or multi (MultiThreadedExecutor)")
     p.add_argument("--nodes", nargs="+", choices=("detector_node", "triangulator_node"),
                    default=["detector_node", "triangulator_node"], help="start only these nodes")
+    p.add_argument("--detector-groups", nargs="+", default=[], metavar="CAM,CAM",
+                   help="one detector node per group of rig camera names, e.g. --detector-groups "
+                   "cam1,cam2 cam3,cam4,cam5 (nodes detector_node_0, detector_node_1; with --mode "
+                   "processes one process each, e.g. one per GPU: -p detector_node_1:device:=cuda:1)")
     p.add_argument("-p", "--param", action="append", default=[], metavar="[NODE:]NAME:=VALUE",
                    help="extra parameter override, e.g. -p slop:=0.03 or -p detector_node:backend:=blazepose")
     p.set_defaults(func=_run)
@@ -41,6 +45,7 @@ def _run(args: argparse.Namespace) -> int:
         extra_params=args.param,
         nodes=args.nodes,
         executor=args.executor,
+        detector_groups=";".join(args.detector_groups),
     )
     try:
         return run(cfg, args.mode)

@@ -36,6 +36,7 @@ from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
 from sensor_msgs.msg import Image, PointCloud2
 
+from ros2_mvpose.nodes.detector_groups import select_cameras
 from ros2_mvpose.resources import find_data_file
 from ros2_mvpose.ros import diagnostics as diag
 from ros2_mvpose.ros.image_cdr import ImageCdrError, parse_image_cdr
@@ -72,6 +73,14 @@ _PARAMETER_ROWS: tuple[tuple[str, Any, str, str], ...] = (
         "image_topics",
         [""],
         "Image topics (sensor_msgs/Image), one per camera; [''] or [] = take them from rig_file.",
+        "string_array",
+    ),
+    (
+        "cameras",
+        [""],
+        "Names of the cameras this detector serves (rig camera names; with image_topics, each "
+        "topic's parent segment); [''] or [] = all. Several detectors with disjoint subsets (one per "
+        "GPU or machine) can feed one triangulator (mvpose run --detector-groups).",
         "string_array",
     ),
     (
@@ -246,6 +255,10 @@ class DetectorNode(Node):
         self.params = p
         self._check_params(p)
         self.image_topics, self.camera_names = self._resolve_inputs(p)
+        keep = select_cameras(self.camera_names, p["cameras"], p["rig_file"] if not any(p["image_topics"])
+                              else "image_topics")
+        self.image_topics = [self.image_topics[i] for i in keep]
+        self.camera_names = [self.camera_names[i] for i in keep]
         n = len(self.image_topics)
         self.keypoint_topics = [sibling_topic(t, p["keypoints_suffix"]) for t in self.image_topics]
         min_cameras = n if p["min_cameras"] <= 0 else min(int(p["min_cameras"]), n)

@@ -17,6 +17,15 @@ Either way every node reads its section (``detector_node:`` / ``triangulator_nod
 ``ros2 launch``; ``rig``, ``checkpoint`` and ``use_sim_time`` become ``-p name:=value``
 overrides (``checkpoint`` for the detector only), and ``extra_params`` adds more
 (``name:=value`` for both nodes, ``node_name:name:=value`` for one).
+
+Detector groups (``detector_groups``, e.g. ``[["cam1", "cam2"], ["cam3", "cam4", "cam5"]]``):
+one detector node per group instead of one for all cameras, named ``detector_node_0``,
+``detector_node_1``, ... (``ros2_mvpose.nodes.detector_groups``), each with the file's
+``detector_node`` section, its own section when the file has one, and ``cameras`` set to its
+group; ``detector_node:name:=value`` overrides apply to every detector,
+``detector_node_1:name:=value`` to one (e.g. its ``device``). With ``mode="processes"`` each
+group is its own process (one per GPU); the triangulator takes every camera's keypoints over DDS
+whichever process publishes them.
 """
 
 from __future__ import annotations
@@ -30,6 +39,13 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from ros2_mvpose.nodes.detector_groups import (
+    group_node_names,
+    group_parameters,
+    is_detector_name,
+    parse_detector_groups,
+)
 
 DETECTOR = "detector_node"
 TRIANGULATOR = "triangulator_node"
@@ -51,6 +67,9 @@ class LaunchConfig:
         use_sim_time: set ``use_sim_time`` on both nodes (replay from bags with /clock).
         extra_params: more overrides, ``name:=value`` (both nodes) or ``node:name:=value``.
         nodes: which nodes to start (default both).
+        executor: in-process executor, ``single`` or ``multi``.
+        detector_groups: camera-name groups, one detector node per group (empty: one detector
+            for all cameras); a string ``"cam1,cam2;cam3"`` or a list of name lists.
     """
 
     params_file: str | os.PathLike = DEFAULT_PARAMS
@@ -60,6 +79,19 @@ class LaunchConfig:
     extra_params: Sequence[str] = ()
     nodes: Sequence[str] = field(default_factory=lambda: [DETECTOR, TRIANGULATOR])
     executor: str = "single"
+    detector_groups: Sequence[Sequence[str]] | str = ()
+
+    def groups(self) -> list[list[str]]:
+        """The detector groups as lists of camera names (checked: none empty, none repeated)."""
+        return parse_detector_groups(self.detector_groups)
+
+    def node_names(self) -> list[str]:
+        """The ROS names of the nodes to start: ``nodes`` with the detector expanded to one node
+        per detector group."""
+        out: list[str] = []
+        for name in self.nodes:
+            out += group_node_names(self.groups()) if name == DETECTOR else [name]
+        return out
 
 
 EXECUTORS = ("single", "multi")
@@ -84,15 +116,41 @@ def _resolve(path: str | os.PathLike) -> Path:
     return resolve_data_path(path).resolve()
 
 
+def _param_arg(name: str, value) -> list[str]:
+    """``["-p", "name:=value"]`` with the value written as YAML (what rcl parses), or [] for an
+    empty list (no type to give it: the node's default stays)."""
+    import yaml
+
+    if isinstance(value, (list, tuple)) and not value:
+        return []
+    text = yaml.safe_dump(value, default_flow_style=True, width=1 << 20).strip()
+    if text.endswith("\n..."):
+        text = text[: -len("\n...")]
+    elif text.endswith("..."):
+        text = text[:-3].strip()
+    return ["-p", f"{name}:={text}"]
+
+
+def _module(node: str) -> str:
+    return NODE_MODULES[DETECTOR if is_detector_name(node) else node]
+
+
 def node_arguments(cfg: LaunchConfig, node: str) -> list[str]:
-    """The ``--ros-args ...`` list for one node (``node`` = ``detector_node``/``triangulator_node``)."""
-    if node not in NODE_MODULES:
-        raise ValueError(f"unknown node {node!r}; known: {sorted(NODE_MODULES)}")
+    """The ``--ros-args ...`` list for one node (``detector_node``, ``triangulator_node``, or a
+    detector group's ``detector_node_<k>``)."""
+    groups = cfg.groups()
+    names = group_node_names(groups) + [TRIANGULATOR]
+    if node not in names:
+        raise ValueError(f"unknown node {node!r}; known: {names}")
     params_file = _resolve(cfg.params_file)
     args = ["--ros-args", "--params-file", str(params_file)]
+    if node != DETECTOR and is_detector_name(node):  # a group: its own name, the detector's section
+        args[1:1] = ["-r", f"__node:={node}"]
+        for name, value in group_parameters(params_file, node, groups[int(node.rsplit("_", 1)[1])]).items():
+            args += _param_arg(name, value)
     if cfg.rig:
         args += ["-p", f"rig_file:={_resolve(cfg.rig)}"]
-    if cfg.checkpoint and node == DETECTOR:
+    if cfg.checkpoint and is_detector_name(node):
         args += ["-p", f"checkpoint:={Path(cfg.checkpoint).expanduser().resolve()}"]
     if cfg.use_sim_time:
         args += ["-p", "use_sim_time:=true"]
@@ -102,16 +160,17 @@ def node_arguments(cfg: LaunchConfig, node: str) -> list[str]:
         name, value = item.split(":=", 1)
         if ":" in name:
             target, name = name.split(":", 1)
-            if target not in NODE_MODULES:
-                raise ValueError(f"parameter override {item!r} names unknown node {target!r}")
-            if target != node:
+            if target not in names and target != DETECTOR:
+                raise ValueError(f"parameter override {item!r} names unknown node {target!r}; "
+                                 f"known: {names}")
+            if target != node and not (target == DETECTOR and is_detector_name(node)):
                 continue
         args += ["-p", f"{name}:={value}"]
     return args
 
 
 def _node_class(node: str):
-    if node == DETECTOR:
+    if is_detector_name(node):
         from ros2_mvpose.nodes.detector_node import DetectorNode
 
         return DetectorNode
@@ -152,8 +211,8 @@ def run_inprocess(
     nodes = []
     executor = make_executor(cfg.executor, context)
     try:
-        for name in cfg.nodes:
-            node = _node_class(name)(cli_args=node_arguments(cfg, name), context=context)
+        for name in cfg.node_names():
+            node = _node_class(name)(node_name=name, cli_args=node_arguments(cfg, name), context=context)
             nodes.append(node)
             executor.add_node(node)
         if on_started is not None:
@@ -178,8 +237,8 @@ def run_inprocess(
 def start_processes(cfg: LaunchConfig, env: dict | None = None, **popen_kw) -> list[subprocess.Popen]:
     """Start one child process per node (``python -m <module> --ros-args ...``); returns them."""
     procs = []
-    for name in cfg.nodes:
-        cmd = [sys.executable, "-m", NODE_MODULES[name], *node_arguments(cfg, name)]
+    for name in cfg.node_names():
+        cmd = [sys.executable, "-m", _module(name), *node_arguments(cfg, name)]
         procs.append(subprocess.Popen(cmd, env=env, **popen_kw))
     return procs
 
@@ -201,7 +260,8 @@ def stop_processes(procs: Sequence[subprocess.Popen], timeout: float = 10.0) -> 
 
 def run_processes(cfg: LaunchConfig) -> int:
     """Run the nodes as child processes until one exits or Ctrl-C / SIGTERM; returns an exit code."""
-    for name in cfg.nodes:  # fail early, in this process, on a bad file name
+    names = cfg.node_names()
+    for name in names:  # fail early, in this process, on a bad file name
         node_arguments(cfg, name)
     procs = start_processes(cfg)
     stopping = threading.Event()
@@ -213,10 +273,10 @@ def run_processes(cfg: LaunchConfig) -> int:
     rc = 0
     try:
         while not stopping.is_set():
-            done = [p for p in procs if p.poll() is not None]
+            done = [(p, n) for p, n in zip(procs, names) if p.poll() is not None]
             if done:
-                rc = done[0].returncode
-                print(f"mvpose run: {done[0].args[2]} exited with code {rc}; stopping the others",
+                rc = done[0][0].returncode
+                print(f"mvpose run: {done[0][1]} exited with code {rc}; stopping the others",
                       file=sys.stderr)
                 break
             time.sleep(0.2)
@@ -230,8 +290,33 @@ def run_processes(cfg: LaunchConfig) -> int:
     return int(rc)
 
 
+def check_detector_groups(cfg: LaunchConfig) -> list[str]:
+    """Check the detector groups against the rig (``--rig``, else the detector's ``rig_file``
+    in the parameters file) before anything starts: ValueError for a camera the rig lacks.
+    Returns the rig cameras no group serves ([] without groups, or when the detector takes its
+    topics from ``image_topics``)."""
+    groups = cfg.groups()
+    if not groups or DETECTOR not in cfg.nodes:
+        return []
+    file_params = group_parameters(_resolve(cfg.params_file), DETECTOR + "_0", [])
+    if any(file_params.get("image_topics") or []):
+        return []
+    rig_file = cfg.rig or file_params.get("rig_file") or ""
+    if not rig_file:
+        return []
+    from ros2_mvpose.geometry.rig import load_rig
+    from ros2_mvpose.nodes.detector_groups import check_groups_against
+
+    path = _resolve(rig_file)
+    return check_groups_against(groups, load_rig(path).names, str(path))
+
+
 def run(cfg: LaunchConfig, mode: str = "inprocess") -> int:
     """Start the nodes in ``mode`` (``inprocess`` or ``processes``) and block until stopped."""
+    unserved = check_detector_groups(cfg)
+    if unserved:
+        print(f"mvpose run: warning: no detector group serves camera(s) {unserved}; the "
+              "triangulator gets no keypoints from them", file=sys.stderr)
     if mode == "inprocess":
         return run_inprocess(cfg)
     if mode == "processes":
