@@ -13,7 +13,6 @@ import importlib.util
 import json
 import os
 import random
-import signal
 import subprocess
 import sys
 import time
@@ -35,7 +34,7 @@ from ros2_mvpose.nodes.detector_groups import (
     parse_detector_groups,
     select_cameras,
 )
-from ros2_mvpose.nodes.launcher import LaunchConfig, check_detector_groups, node_arguments
+from ros2_mvpose.nodes.launcher import LaunchConfig, check_detector_groups, node_arguments, stop_processes
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "config" / "multi_cam.yaml"
@@ -322,13 +321,7 @@ def test_two_detector_processes_feed_one_triangulator(ros_context, tmp_path):
         ex.shutdown()
         tri.destroy_node()
         io.destroy_node()
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_processes([proc], timeout=20)
     # every set had all five cameras, from the two processes, and gave the person
     assert tri.stats["sets"] == len(sets) and tri.stats["partial_sets"] == 0, tri.stats
     assert stats.recall == 1.0 and stats.false_people == 0, (stats.matched_people, stats.false_people)

@@ -17,6 +17,7 @@ from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 
 from ros2_mvpose.nodes import detector_node, triangulator_node
+from ros2_mvpose.nodes.detector_groups import flatten_parameters
 from ros2_mvpose.ros.params import as_specs, declare_parameters
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -30,21 +31,10 @@ FILE_VALUES = {"rig_file": "sample/rig.yaml"}
 ros_context = ros_helpers.ros_context  # pytest fixture: fresh context on a random domain id
 
 
-def _flatten(d: dict, prefix: str = "") -> dict:
-    """ROS parameter semantics: nested mappings are dotted names."""
-    out = {}
-    for k, v in d.items():
-        if isinstance(v, dict):
-            out.update(_flatten(v, f"{prefix}{k}."))
-        else:
-            out[f"{prefix}{k}"] = v
-    return out
-
-
 def _file_params() -> dict[str, dict]:
     data = yaml.safe_load(CONFIG.read_text())
     assert set(data) == set(NODES), f"sections {sorted(data)}; expected {sorted(NODES)}"
-    return {node: _flatten(data[node]["ros__parameters"]) for node in NODES}
+    return {node: flatten_parameters(data[node]["ros__parameters"]) for node in NODES}
 
 
 _PY_TYPES = {"string": str, "int": int, "double": float, "bool": bool}

@@ -89,11 +89,12 @@ def select_cameras(names: Sequence[str], wanted: Sequence[str], source: str) -> 
     return [i for i, n in enumerate(names) if n in wanted]
 
 
-def _flatten(d: dict, prefix: str = "") -> dict:
+def flatten_parameters(d: dict, prefix: str = "") -> dict:
+    """ROS parameter semantics: nested mappings of a parameters file become dotted names."""
     out: dict = {}
     for k, v in d.items():
         if isinstance(v, dict):
-            out.update(_flatten(v, f"{prefix}{k}."))
+            out.update(flatten_parameters(v, f"{prefix}{k}."))
         else:
             out[f"{prefix}{k}"] = v
     return out
@@ -103,7 +104,7 @@ def _section(data: dict, node: str) -> dict:
     for key in (node, "/" + node):
         params = (data.get(key) or {}).get("ros__parameters")
         if isinstance(params, dict):
-            return _flatten(params)
+            return flatten_parameters(params)
     return {}
 
 
