@@ -16,7 +16,8 @@ Supported formats (``format`` names):
   pass ``scale`` (e.g. 0.001) to convert. Read and write.
 
 All poses are world->camera in the OpenCV convention ``x_cam = R @ X_world + t``. Every reader
-raises ValueError naming the file (and the camera) for invalid content.
+raises :class:`~ros2_mvpose.geometry.rig.CalibrationError` (a ValueError) naming the file (and
+the camera) for invalid content, and FileNotFoundError for a missing file; nothing else.
 """
 
 from __future__ import annotations
@@ -33,13 +34,17 @@ import yaml
 
 from ros2_mvpose.geometry.camera import Camera
 from ros2_mvpose.geometry.rig import (
+    CalibrationError,
     Rig,
     RigCamera,
     clean_rotation,
     default_topics,
     load_rig,
+    parse_yaml,
+    read_text,
     ros_name,
     rvec_to_R,
+    yaml_error_text,
 )
 
 try:  # Python >= 3.11
@@ -49,6 +54,7 @@ except ModuleNotFoundError:  # pragma: no cover - Python 3.10
 
 __all__ = [
     "FORMATS",
+    "CalibrationError",
     "CameraCalib",
     "convert_to_rig",
     "detect_format",
@@ -95,15 +101,15 @@ class CameraCalib:
         t = self.t if t is None else t
         where = f"{self.source}: camera {self.name!r}" if self.source else f"camera {self.name!r}"
         if self.K is None:
-            raise ValueError(f"{where}: no intrinsics (K)")
+            raise CalibrationError(f"{where}: no intrinsics (K)")
         if R is None or t is None:
-            raise ValueError(f"{where}: no pose (R, t)")
+            raise CalibrationError(f"{where}: no pose (R, t)")
         if self.width is None or self.height is None:
-            raise ValueError(f"{where}: image size unknown (give width/height)")
+            raise CalibrationError(f"{where}: image size unknown (give width/height)")
         try:
             return Camera(self.name, self.K, self.dist, R, t, self.width, self.height, self.distortion_model)
-        except ValueError as exc:
-            raise ValueError(f"{self.source}: {exc}" if self.source else str(exc)) from None
+        except (ValueError, TypeError) as exc:
+            raise CalibrationError(f"{self.source}: {exc}" if self.source else str(exc)) from None
 
     @classmethod
     def from_camera(cls, camera: Camera, source: str = "") -> CameraCalib:
@@ -116,47 +122,53 @@ class CameraCalib:
 def _model_for(n_coeffs: int, where: str, fisheye: bool = False) -> str:
     if fisheye:
         if n_coeffs not in (0, 4):
-            raise ValueError(f"{where}: fisheye (equidistant) needs 4 distortion coefficients, "
+            raise CalibrationError(f"{where}: fisheye (equidistant) needs 4 distortion coefficients, "
                              f"got {n_coeffs}")
         return "equidistant"
     if n_coeffs in (0, 4, 5):
         return "plumb_bob"
     if n_coeffs in (8, 12, 14):
         return "rational_polynomial"
-    raise ValueError(f"{where}: cannot use {n_coeffs} distortion coefficients (expected 4, 5, 8, 12 or 14)")
+    raise CalibrationError(f"{where}: cannot use {n_coeffs} distortion coefficients "
+                           "(expected 4, 5, 8, 12 or 14)")
 
 
 def _size(value: Any, where: str, what: str) -> int:
     try:
         v = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{where}: {what} must be a positive integer, got {value!r}") from None
-    if not (v > 0 and v == int(v)):
-        raise ValueError(f"{where}: {what} must be a positive integer, got {value!r}")
+    except (TypeError, ValueError, OverflowError):
+        raise CalibrationError(f"{where}: {what} must be a positive integer, got {value!r}") from None
+    if not (np.isfinite(v) and v > 0 and v == int(v)):
+        raise CalibrationError(f"{where}: {what} must be a positive integer, got {value!r}")
     return int(v)
 
 
 def _array(value: Any, where: str, what: str, size: int | None = None) -> np.ndarray:
+    if isinstance(value, (Mapping, str, bytes)):
+        raise CalibrationError(f"{where}: {what} must be numbers, got {type(value).__name__} {value!r}")
     try:
         a = np.asarray(value, dtype=float)
-    except (TypeError, ValueError):
-        raise ValueError(f"{where}: {what} must be numbers, got {value!r}") from None
+    except (TypeError, ValueError, OverflowError):
+        raise CalibrationError(f"{where}: {what} must be numbers, got {value!r}") from None
     if size is not None and a.size != size:
-        raise ValueError(f"{where}: {what} must have {size} values, got {a.size}")
+        raise CalibrationError(f"{where}: {what} must have {size} values, got {a.size}")
     if not np.all(np.isfinite(a)):
-        raise ValueError(f"{where}: {what} contains NaN or inf")
+        raise CalibrationError(f"{where}: {what} contains NaN or inf")
     return a
 
 
 # ---------------------------------------------------------------------- camera_info YAML
 def _ros_matrix(d: Any, where: str, key: str, rows: int | None, cols: int | None) -> np.ndarray:
     if not isinstance(d, Mapping) or "data" not in d:
-        raise ValueError(f"{where}: {key} must be a mapping with rows, cols and data")
+        raise CalibrationError(f"{where}: {key} must be a mapping with rows, cols and data")
     data = _array(d["data"], where, f"{key} data").reshape(-1)
-    r = int(d.get("rows", rows if rows is not None else 1))
-    c = int(d.get("cols", cols if cols is not None else data.size))
+    r = d.get("rows", rows if rows is not None else 1)
+    c = d.get("cols", cols if cols is not None else data.size)
+    if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in (r, c)):
+        raise CalibrationError(f"{where}: {key} rows and cols must be non-negative integers, "
+                               f"got rows: {r!r}, cols: {c!r}")
     if (rows is not None and r != rows) or (cols is not None and c != cols) or r * c != data.size:
-        raise ValueError(
+        raise CalibrationError(
             f"{where}: {key} is {r}x{c} with {data.size} values"
             + (f", expected {rows}x{cols}" if rows is not None and cols is not None else "")
         )
@@ -171,15 +183,12 @@ def read_camera_info_yaml(path: str | os.PathLike) -> CameraCalib:
     """
     path = Path(path)
     where = str(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise ValueError(f"{where}: not valid YAML: {exc}") from None
+    data = parse_yaml(read_text(path), where)
     if not isinstance(data, Mapping):
-        raise ValueError(f"{where}: expected a camera_info mapping")
+        raise CalibrationError(f"{where}: expected a camera_info mapping")
     for key in ("image_width", "image_height", "camera_matrix"):
         if key not in data:
-            raise ValueError(f"{where}: camera_info YAML lacks {key!r}")
+            raise CalibrationError(f"{where}: camera_info YAML lacks {key!r}")
     name = str(data.get("camera_name") or path.stem)
     where = f"{path}: camera {name!r}"
     K = _ros_matrix(data["camera_matrix"], where, "camera_matrix", 3, 3)
@@ -187,7 +196,9 @@ def read_camera_info_yaml(path: str | os.PathLike) -> CameraCalib:
     if data.get("distortion_coefficients") is not None:
         dist = _ros_matrix(data["distortion_coefficients"], where, "distortion_coefficients", None, None)
         dist = dist.reshape(-1)
-    model = str(data.get("distortion_model") or _model_for(dist.size, where))
+    model = data.get("distortion_model") or _model_for(dist.size, where)
+    if not isinstance(model, str):
+        raise CalibrationError(f"{where}: distortion_model must be a string, got {model!r}")
     calib = CameraCalib(
         name, str(path), K, dist, model,
         _size(data["image_width"], where, "image_width"), _size(data["image_height"], where, "image_height"),
@@ -201,7 +212,7 @@ def write_camera_info_yaml(path: str | os.PathLike, camera: Camera | CameraCalib
     if isinstance(camera, Camera):
         camera = CameraCalib.from_camera(camera)
     if camera.K is None or camera.width is None or camera.height is None:
-        raise ValueError(f"camera {camera.name!r}: need K, width and height to write camera_info")
+        raise CalibrationError(f"camera {camera.name!r}: need K, width and height to write camera_info")
     K = np.asarray(camera.K, dtype=float)
     dist = np.asarray(camera.dist if camera.dist is not None else [], dtype=float).reshape(-1)
     P = np.hstack([K, np.zeros((3, 1))])
@@ -276,7 +287,7 @@ def _split_scaled_extrinsics(M: np.ndarray, where: str) -> tuple[np.ndarray, np.
     A = M[:, :3]
     det = np.linalg.det(A)
     if not np.isfinite(det) or abs(det) < 1e-300:
-        raise ValueError(f"{where}: CameraMatrix rotation part is singular")
+        raise CalibrationError(f"{where}: CameraMatrix rotation part is singular")
     s = np.sign(det) * float(np.mean(np.linalg.norm(A, axis=1)))
     R = clean_rotation(A / s, where)
     return R, M[:, 3] / s
@@ -315,78 +326,87 @@ def read_opencv(
         fs = cv2.FileStorage(str(path), cv2.FILE_STORAGE_READ)
     except (cv2.error, SystemError) as exc:  # the parser's error surfaces as either
         detail = str(exc).strip().splitlines()[-1] if str(exc).strip() else "parse error"
-        raise ValueError(f"{path}: not an OpenCV FileStorage file ({detail})") from None
+        raise CalibrationError(f"{path}: not an OpenCV FileStorage file ({detail})") from None
     if not fs.isOpened():
-        raise ValueError(f"{path}: cannot be opened as an OpenCV FileStorage file")
+        raise CalibrationError(f"{path}: cannot be opened as an OpenCV FileStorage file")
     try:
-        if name is None:
-            _, n = _fs_get(fs, _NAME_KEYS)
-            name = n if isinstance(n, str) and n else path.stem
-        where = f"{path}: camera {name!r}"
-
-        # Intrinsics (a scaled 'Intrinsics' + 3x4 'CameraMatrix' handled first).
-        extr = None
-        k_key, K = _fs_get(fs, [k for k in _K_KEYS if k != "CameraMatrix"])
-        cm = _fs_value(fs.getNode("CameraMatrix"))
-        if cm is not None:
-            cm = np.asarray(cm, dtype=float)
-            if cm.shape == (3, 4) and K is not None:
-                extr = _split_scaled_extrinsics(cm, where)
-            elif cm.shape in ((3, 3), (9,)) and K is None:
-                k_key, K = "CameraMatrix", cm
-        if K is None:
-            raise ValueError(f"{where}: no camera matrix found (looked for {list(_K_KEYS)})")
-        K = _array(K, where, k_key or "K", 9).reshape(3, 3)
-        if K[2, 2] == 0:
-            raise ValueError(f"{where}: {k_key}[2,2] is zero")
-        K = K / K[2, 2]
-
-        _, D = _fs_get(fs, _D_KEYS)
-        dist = np.zeros(0) if D is None else _array(D, where, "distortion").reshape(-1)
-        _, model = _fs_get(fs, _MODEL_KEYS)
-        _, fisheye = _fs_get(fs, _FISHEYE_KEYS)
-        if isinstance(model, str) and model:
-            model = str(model)
-        else:
-            model = _model_for(dist.size, where, fisheye=bool(fisheye) if fisheye is not None else False)
-
-        # Pose.
-        R = t = None
-        if extr is not None:
-            R, t = extr
-        else:
-            r_key, Rv = _fs_get(fs, _R_KEYS)
-            v_key, rv = _fs_get(fs, _RVEC_KEYS)
-            _, T = _fs_get(fs, _T_KEYS)
-            if Rv is not None:
-                Rv = _array(Rv, where, r_key or "R")
-                R = rvec_to_R(Rv, where) if Rv.size == 3 else clean_rotation(Rv.reshape(3, 3) if Rv.size == 9
-                                                                               else Rv, where)
-            elif rv is not None:
-                R = rvec_to_R(_array(rv, where, v_key or "rvec"), where)
-            if T is not None:
-                t = _array(T, where, "translation", 3).reshape(3)
-            if (R is None) != (t is None):
-                raise ValueError(f"{where}: has {'a rotation' if R is not None else 'a translation'} "
-                                 "but not the other")
-
-        # Image size.
-        _, w = _fs_get(fs, _W_KEYS)
-        _, h = _fs_get(fs, _H_KEYS)
-        if w is None or h is None:
-            _, sz = _fs_get(fs, _SIZE_KEYS)
-            if sz is not None:
-                sz = _array(sz, where, "image_size", 2).reshape(2)
-                w, h = sz
-        if w is None or h is None:
-            w = width if width is not None else round(2 * K[0, 2])
-            h = height if height is not None else round(2 * K[1, 2])
-        calib = CameraCalib(
-            str(name), str(path), K, dist, model,
-            _size(w, where, "image width"), _size(h, where, "image height"), R, t,
-        )
+        return _read_opencv_storage(fs, path, name, width, height)
+    except (cv2.error, SystemError) as exc:  # a node OpenCV cannot turn into a matrix or value
+        detail = str(exc).strip().splitlines()[-1] if str(exc).strip() else "unreadable node"
+        raise CalibrationError(f"{path}: malformed OpenCV FileStorage content ({detail})") from None
     finally:
         fs.release()
+
+
+def _read_opencv_storage(fs: Any, path: Path, name: str | None, width: int | None,
+                         height: int | None) -> CameraCalib:
+    """The body of :func:`read_opencv` on an opened ``cv2.FileStorage``."""
+    if name is None:
+        _, n = _fs_get(fs, _NAME_KEYS)
+        name = n if isinstance(n, str) and n else path.stem
+    where = f"{path}: camera {name!r}"
+
+    # Intrinsics (a scaled 'Intrinsics' + 3x4 'CameraMatrix' handled first).
+    extr = None
+    k_key, K = _fs_get(fs, [k for k in _K_KEYS if k != "CameraMatrix"])
+    cm = _fs_value(fs.getNode("CameraMatrix"))
+    if cm is not None:
+        cm = np.asarray(cm, dtype=float)
+        if cm.shape == (3, 4) and K is not None:
+            extr = _split_scaled_extrinsics(cm, where)
+        elif cm.shape in ((3, 3), (9,)) and K is None:
+            k_key, K = "CameraMatrix", cm
+    if K is None:
+        raise CalibrationError(f"{where}: no camera matrix found (looked for {list(_K_KEYS)})")
+    K = _array(K, where, k_key or "K", 9).reshape(3, 3)
+    if K[2, 2] == 0:
+        raise CalibrationError(f"{where}: {k_key}[2,2] is zero")
+    K = K / K[2, 2]
+
+    _, D = _fs_get(fs, _D_KEYS)
+    dist = np.zeros(0) if D is None else _array(D, where, "distortion").reshape(-1)
+    _, model = _fs_get(fs, _MODEL_KEYS)
+    _, fisheye = _fs_get(fs, _FISHEYE_KEYS)
+    if isinstance(model, str) and model:
+        model = str(model)
+    else:
+        model = _model_for(dist.size, where, fisheye=bool(fisheye) if fisheye is not None else False)
+
+    # Pose.
+    R = t = None
+    if extr is not None:
+        R, t = extr
+    else:
+        r_key, Rv = _fs_get(fs, _R_KEYS)
+        v_key, rv = _fs_get(fs, _RVEC_KEYS)
+        _, T = _fs_get(fs, _T_KEYS)
+        if Rv is not None:
+            Rv = _array(Rv, where, r_key or "R")
+            R = rvec_to_R(Rv, where) if Rv.size == 3 else clean_rotation(Rv.reshape(3, 3) if Rv.size == 9
+                                                                           else Rv, where)
+        elif rv is not None:
+            R = rvec_to_R(_array(rv, where, v_key or "rvec"), where)
+        if T is not None:
+            t = _array(T, where, "translation", 3).reshape(3)
+        if (R is None) != (t is None):
+            raise CalibrationError(f"{where}: has {'a rotation' if R is not None else 'a translation'} "
+                             "but not the other")
+
+    # Image size.
+    _, w = _fs_get(fs, _W_KEYS)
+    _, h = _fs_get(fs, _H_KEYS)
+    if w is None or h is None:
+        _, sz = _fs_get(fs, _SIZE_KEYS)
+        if sz is not None:
+            sz = _array(sz, where, "image_size", 2).reshape(2)
+            w, h = sz
+    if w is None or h is None:
+        w = width if width is not None else round(2 * K[0, 2])
+        h = height if height is not None else round(2 * K[1, 2])
+    calib = CameraCalib(
+        str(name), str(path), K, dist, model,
+        _size(w, where, "image width"), _size(h, where, "image height"), R, t,
+    )
     calib.to_camera(np.eye(3) if calib.R is None else calib.R, np.zeros(3) if calib.t is None else calib.t)
     return calib
 
@@ -400,9 +420,11 @@ def read_toml(path: str | os.PathLike) -> list[CameraCalib]:
     """
     path = Path(path)
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        data = tomllib.loads(read_text(path))
     except tomllib.TOMLDecodeError as exc:
-        raise ValueError(f"{path}: not valid TOML: {exc}") from None
+        raise CalibrationError(f"{path}: not valid TOML, {exc}") from None
+    except RecursionError:
+        raise CalibrationError(f"{path}: TOML nested too deeply") from None
     out = []
     for key, sec in data.items():
         if not isinstance(sec, Mapping) or "matrix" not in sec:
@@ -416,13 +438,16 @@ def read_toml(path: str | os.PathLike) -> list[CameraCalib]:
             dist = np.concatenate([dist, np.zeros(5 - dist.size)])  # aniposelib may store k1 only
         model = _model_for(dist.size, where, fisheye=fisheye)
         if "size" not in sec:
-            raise ValueError(f"{where}: lacks 'size' [width, height]")
+            raise CalibrationError(f"{where}: lacks 'size' [width, height]")
         size = _array(sec["size"], where, "size", 2).reshape(2)
         R = t = None
         if "rotation" in sec or "translation" in sec:
             if "rotation" not in sec or "translation" not in sec:
-                raise ValueError(f"{where}: needs both 'rotation' and 'translation'")
+                raise CalibrationError(f"{where}: needs both 'rotation' and 'translation'")
             rot = _array(sec["rotation"], where, "rotation")
+            if rot.size not in (3, 9):
+                raise CalibrationError(f"{where}: rotation must be 3 numbers (Rodrigues vector) or a 3x3 "
+                                       f"matrix, got {rot.size} numbers")
             R = rvec_to_R(rot, where) if rot.size == 3 else clean_rotation(rot.reshape(3, 3), where)
             t = _array(sec["translation"], where, "translation", 3).reshape(3)
         calib = CameraCalib(
@@ -432,7 +457,7 @@ def read_toml(path: str | os.PathLike) -> list[CameraCalib]:
         calib.to_camera(np.eye(3) if R is None else R, np.zeros(3) if t is None else t)
         out.append(calib)
     if not out:
-        raise ValueError(f"{path}: no camera tables (with a 'matrix' key) found")
+        raise CalibrationError(f"{path}: no camera tables (with a 'matrix' key) found")
     return out
 
 
@@ -444,7 +469,7 @@ def _toml_value(v: Any) -> str:
     if isinstance(v, (float, np.floating)):
         f = float(v)
         if not np.isfinite(f):
-            raise ValueError(f"cannot write non-finite number {f} to TOML")
+            raise CalibrationError(f"cannot write non-finite number {f} to TOML")
         return repr(f)
     if isinstance(v, str):
         return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
@@ -480,7 +505,14 @@ def write_toml(path: str | os.PathLike, cameras: Sequence[Camera], error: float 
 
 # ---------------------------------------------------------------------- detection and conversion
 def detect_format(path: str | os.PathLike) -> str:
-    """Guess the format of a calibration file: one of :data:`FORMATS`; ValueError if unknown."""
+    """Guess the format of a calibration file: one of :data:`FORMATS`.
+
+    Raises:
+        FileNotFoundError: no such file.
+        CalibrationError: unknown format; a ``.yaml``/``.yml`` file (or one without a known
+            suffix that is neither YAML nor TOML) with a YAML syntax error is reported as such,
+            with its line.
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"calibration file not found: {path}")
@@ -489,26 +521,34 @@ def detect_format(path: str | os.PathLike) -> str:
         return "toml"
     if suffix in (".xml", ".json"):
         return "opencv"
-    head = path.read_bytes()[:4096].decode("utf-8", errors="replace")
+    text = read_text(path)
+    head = text[:4096]
     if head.lstrip().startswith("%YAML:1.") or "!!opencv-matrix" in head or "<opencv_storage>" in head:
         return "opencv"
+    yaml_error = None
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError):
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        data, yaml_error = None, exc
+    except (RecursionError, ValueError, TypeError, OverflowError):
         data = None
     if isinstance(data, Mapping):
-        if isinstance(data.get("cameras"), list):
+        if "cameras" in data:
             return "rig"
-        if "camera_matrix" in data and isinstance(data["camera_matrix"], Mapping) and "image_width" in data:
+        if "camera_matrix" in data and "image_width" in data:
             return "camera_info"
         if any(k in data for k in _K_KEYS):
             return "opencv"
+    if yaml_error is not None and suffix in (".yaml", ".yml"):
+        raise CalibrationError(f"{path}: not valid YAML, {yaml_error_text(yaml_error)}")
     try:
-        tomllib.loads(path.read_text(encoding="utf-8"))
+        tomllib.loads(text)
         return "toml"
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError):
+    except (tomllib.TOMLDecodeError, RecursionError):
         pass
-    raise ValueError(
+    if yaml_error is not None:
+        raise CalibrationError(f"{path}: neither YAML nor TOML; as YAML: {yaml_error_text(yaml_error)}")
+    raise CalibrationError(
         f"{path}: unknown calibration format (expected a rig YAML, a ROS camera_info YAML, an OpenCV "
         "FileStorage XML/YAML or an aniposelib/Pose2Sim TOML); pass the format explicitly"
     )
@@ -537,7 +577,7 @@ def read_calibration(
             else:
                 out.append(CameraCalib(rc.name, str(path), R=np.array(rc.R), t=np.array(rc.t)))
         return out
-    raise ValueError(f"unknown calibration format {format!r} (expected auto or one of {list(FORMATS)})")
+    raise CalibrationError(f"unknown calibration format {format!r} (expected auto or one of {list(FORMATS)})")
 
 
 def convert_to_rig(
@@ -562,9 +602,9 @@ def convert_to_rig(
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
     if not paths:
-        raise ValueError("no calibration files given")
+        raise CalibrationError("no calibration files given")
     if not (np.isfinite(scale) and scale > 0):
-        raise ValueError(f"scale must be a positive number, got {scale}")
+        raise CalibrationError(f"scale must be a positive number, got {scale}")
     merged: dict[str, CameraCalib] = {}
     for p in paths:
         for c in read_calibration(p, format, width, height):
@@ -583,7 +623,7 @@ def convert_to_rig(
     cams = []
     for key, c in merged.items():
         if not c.has_pose:
-            raise ValueError(
+            raise CalibrationError(
                 f"{c.source}: camera {c.name!r} has no pose (a camera_info YAML holds intrinsics only); "
                 "also pass a rig, OpenCV or TOML file giving its extrinsics under the same camera name"
             )

@@ -35,6 +35,7 @@ from ros2_mvpose.geometry.camera import Camera, nearest_rotation, rotation_error
 
 __all__ = [
     "ROTATION_CLEAN_TOL",
+    "CalibrationError",
     "Rig",
     "RigCamera",
     "clean_rotation",
@@ -45,6 +46,15 @@ __all__ = [
     "ros_name",
     "save_rig",
 ]
+
+
+class CalibrationError(ValueError):
+    """A calibration or rig file (or its content) that cannot be used.
+
+    The message names the file and, where it applies, the camera. Every reader of this package
+    (rig YAML, camera_info YAML, OpenCV FileStorage, TOML) raises this for bad content, never
+    another exception type; a file that does not exist raises FileNotFoundError.
+    """
 
 #: Rotations read from files may deviate from orthonormal by this much (printed with few digits);
 #: they are replaced by the nearest rotation. Larger deviations are errors.
@@ -78,16 +88,19 @@ def clean_rotation(R: Any, where: str, tol: float = ROTATION_CLEAN_TOL) -> np.nd
     """Validate a rotation read from a file and snap it to the nearest exact rotation.
 
     ``where`` names the source (file and camera) in the ValueError raised when ``R`` is not
-    3x3, not finite, a reflection, or further than ``tol`` from orthonormal.
+    3x3, not finite, a reflection, or further than ``tol`` from orthonormal (CalibrationError).
     """
-    R = np.asarray(R, dtype=float)
+    try:
+        R = np.asarray(R, dtype=float)
+    except (TypeError, ValueError, OverflowError):
+        raise CalibrationError(f"{where}: rotation must be a 3x3 matrix of numbers, got {R!r}") from None
     if R.shape != (3, 3):
-        raise ValueError(f"{where}: rotation must be 3x3, got shape {R.shape}")
+        raise CalibrationError(f"{where}: rotation must be 3x3, got shape {R.shape}")
     if not np.all(np.isfinite(R)):
-        raise ValueError(f"{where}: rotation contains NaN or inf")
+        raise CalibrationError(f"{where}: rotation contains NaN or inf")
     err = rotation_error(R)
     if err > tol:
-        raise ValueError(
+        raise CalibrationError(
             f"{where}: R is not a rotation matrix (deviation from orthonormal/det +1 is {err:.3g} > {tol:g})"
         )
     if err <= 1e-12:
@@ -95,14 +108,17 @@ def clean_rotation(R: Any, where: str, tol: float = ROTATION_CLEAN_TOL) -> np.nd
     try:
         return nearest_rotation(R)
     except ValueError as exc:
-        raise ValueError(f"{where}: {exc}") from None
+        raise CalibrationError(f"{where}: {exc}") from None
 
 
 def rvec_to_R(rvec: Any, where: str) -> np.ndarray:
-    """Rodrigues vector (3,) radians -> rotation matrix (3,3); ValueError naming ``where``."""
-    r = np.asarray(rvec, dtype=float).reshape(-1)
+    """Rodrigues vector (3,) radians -> rotation matrix (3,3); CalibrationError naming ``where``."""
+    try:
+        r = np.asarray(rvec, dtype=float).reshape(-1)
+    except (TypeError, ValueError, OverflowError):
+        r = np.zeros(0)
     if r.size != 3 or not np.all(np.isfinite(r)):
-        raise ValueError(f"{where}: rvec must be 3 finite numbers, got {np.asarray(rvec).tolist()}")
+        raise CalibrationError(f"{where}: rvec must be 3 finite numbers, got {rvec!r}")
     return cv2.Rodrigues(r)[0]
 
 
@@ -127,10 +143,10 @@ class RigCamera:
         self.R = np.asarray(self.R, dtype=float)
         self.t = np.asarray(self.t, dtype=float).reshape(-1)
         if self.t.shape != (3,):
-            raise ValueError(f"camera {self.name!r}: t must have 3 elements, got {self.t.size}")
+            raise CalibrationError(f"camera {self.name!r}: t must have 3 elements, got {self.t.size}")
         if self.camera is not None:
             if not (np.allclose(self.camera.R, self.R, atol=1e-9) and np.allclose(self.camera.t, self.t)):
-                raise ValueError(f"camera {self.name!r}: RigCamera pose differs from its Camera's pose")
+                raise CalibrationError(f"camera {self.name!r}: RigCamera pose differs from its Camera's pose")
 
     @property
     def has_intrinsics(self) -> bool:
@@ -174,7 +190,7 @@ class Rig:
         names = [c.name for c in self.cameras]
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:
-            raise ValueError(f"rig: duplicate camera names {dup}")
+            raise CalibrationError(f"rig: duplicate camera names {dup}")
 
     def __len__(self) -> int:
         return len(self.cameras)
@@ -195,7 +211,7 @@ class Rig:
         """Cameras in rig order; ValueError naming the cameras that have no intrinsics."""
         missing = [c.name for c in self.cameras if c.camera is None]
         if missing:
-            raise ValueError(
+            raise CalibrationError(
                 f"rig cameras {missing} have no intrinsics: add an 'intrinsics' section to the rig "
                 "file or take them from the camera_info topics"
             )
@@ -213,40 +229,56 @@ class Rig:
 def _matrix(value: Any, shape: tuple[int, ...], where: str, what: str) -> np.ndarray:
     try:
         a = np.asarray(value, dtype=float)
-    except (TypeError, ValueError):
-        raise ValueError(f"{where}: {what} must be numbers with shape {shape}, got {value!r}") from None
+    except (TypeError, ValueError, OverflowError):
+        raise CalibrationError(f"{where}: {what} must be numbers with shape {shape}, got {value!r}") from None
     if a.size == int(np.prod(shape)) and a.ndim <= 1 and len(shape) == 2:
         a = a.reshape(shape)  # flat row-major list accepted for matrices
     if a.shape != shape and not (len(shape) == 1 and a.size == shape[0]):
-        raise ValueError(f"{where}: {what} must have shape {shape}, got {a.shape}")
+        raise CalibrationError(f"{where}: {what} must have shape {shape}, got {a.shape}")
     if not np.all(np.isfinite(a)):
-        raise ValueError(f"{where}: {what} contains NaN or inf")
+        raise CalibrationError(f"{where}: {what} contains NaN or inf")
     return a.reshape(shape)
+
+
+def vector(value: Any, where: str, what: str) -> np.ndarray:
+    """A flat list of finite numbers -> (N,) array; CalibrationError naming ``where`` otherwise."""
+    if isinstance(value, (Mapping, str, bytes)) or not isinstance(value, (Sequence, np.ndarray)):
+        kind = type(value).__name__
+        raise CalibrationError(f"{where}: {what} must be a list of numbers, got {kind} {value!r}")
+    try:
+        a = np.asarray(value, dtype=float)
+    except (TypeError, ValueError, OverflowError):
+        raise CalibrationError(f"{where}: {what} must be a list of numbers, got {value!r}") from None
+    if a.ndim != 1:
+        raise CalibrationError(f"{where}: {what} must be a flat list of numbers, got shape {a.shape}")
+    if not np.all(np.isfinite(a)):
+        raise CalibrationError(f"{where}: {what} contains NaN or inf")
+    return a
 
 
 def _check_keys(d: Mapping, allowed: set[str], where: str) -> None:
     unknown = sorted(set(map(str, d)) - allowed)
     if unknown:
-        raise ValueError(f"{where}: unknown keys {unknown} (allowed: {sorted(allowed)})")
+        raise CalibrationError(f"{where}: unknown keys {unknown} (allowed: {sorted(allowed)})")
 
 
 def _camera_from_entry(entry: Any, index: int, source: str) -> RigCamera:
     if not isinstance(entry, Mapping):
-        raise ValueError(f"{source}: cameras[{index}] must be a mapping, got {type(entry).__name__}")
+        raise CalibrationError(f"{source}: cameras[{index}] must be a mapping, got {type(entry).__name__}")
     name = entry.get("name")
     if not name or not isinstance(name, str):
-        raise ValueError(f"{source}: cameras[{index}] needs a string 'name'")
+        raise CalibrationError(f"{source}: cameras[{index}] needs a string 'name'")
     where = f"{source}: camera {name!r}"
     _check_keys(entry, _CAMERA_KEYS, where)
 
     pose = entry.get("pose")
     if not isinstance(pose, Mapping):
-        raise ValueError(f"{where}: missing 'pose' mapping with R (or rvec) and t")
+        raise CalibrationError(f"{where}: missing 'pose' mapping with R (or rvec) and t")
     _check_keys(pose, _POSE_KEYS, f"{where} pose")
     if ("R" in pose) == ("rvec" in pose):
-        raise ValueError(f"{where}: pose needs exactly one of 'R' (3x3) or 'rvec' (Rodrigues, 3)")
+        raise CalibrationError(f"{where}: pose needs exactly one of 'R' (3x3) or 'rvec' (Rodrigues, 3)")
     if "t" not in pose:
-        raise ValueError(f"{where}: pose needs 't' (3, metres)")
+        raise CalibrationError(f"{where}: pose needs 't' (3, metres)")
     if "R" in pose:
         R = clean_rotation(_matrix(pose["R"], (3, 3), where, "pose R"), where)
     else:
@@ -262,40 +294,41 @@ def _camera_from_entry(entry: Any, index: int, source: str) -> RigCamera:
     intr = entry.get("intrinsics")
     if intr is not None:
         if not isinstance(intr, Mapping):
-            raise ValueError(f"{where}: 'intrinsics' must be a mapping")
+            raise CalibrationError(f"{where}: 'intrinsics' must be a mapping")
         _check_keys(intr, _INTRINSICS_KEYS, f"{where} intrinsics")
         for k in ("width", "height", "K"):
             if k not in intr:
-                raise ValueError(f"{where}: intrinsics lack {k!r}")
+                raise CalibrationError(f"{where}: intrinsics lack {k!r}")
         K = _matrix(intr["K"], (3, 3), where, "intrinsics K")
         dist = intr.get("dist", intr.get("D", []))
-        dist = np.asarray(dist if dist is not None else [], dtype=float).reshape(-1)
+        dist = vector(dist if dist is not None else [], where, "intrinsics dist")
         try:
             camera = Camera(
                 name, K, dist, R, t, intr["width"], intr["height"],
                 intr.get("distortion_model", "plumb_bob"),
             )
         except (ValueError, TypeError) as exc:
-            raise ValueError(f"{source}: {exc}") from None
+            raise CalibrationError(f"{source}: {exc}") from None
     return RigCamera(name, image_topic, info_topic, frame_id, R, t, camera)
 
 
 def rig_from_dict(data: Any, source: str = "<rig>") -> Rig:
     """Build a :class:`Rig` from the parsed YAML mapping; ``source`` names it in errors."""
     if not isinstance(data, Mapping):
-        raise ValueError(f"{source}: a rig file must be a mapping with 'cameras', got {type(data).__name__}")
+        kind = type(data).__name__
+        raise CalibrationError(f"{source}: a rig file must be a mapping with 'cameras', got {kind}")
     _check_keys(data, _TOP_KEYS, source)
     cams = data.get("cameras")
     if not isinstance(cams, list) or not cams:
-        raise ValueError(f"{source}: 'cameras' must be a non-empty list")
+        raise CalibrationError(f"{source}: 'cameras' must be a non-empty list")
     world = data.get("world_frame", "world")
     if not isinstance(world, str) or not world:
-        raise ValueError(f"{source}: world_frame must be a non-empty string")
+        raise CalibrationError(f"{source}: world_frame must be a non-empty string")
     cameras = [_camera_from_entry(e, i, source) for i, e in enumerate(cams)]
     try:
         return Rig(world, cameras)
     except ValueError as exc:
-        raise ValueError(f"{source}: {exc}") from None
+        raise CalibrationError(f"{source}: {exc}") from None
 
 
 def _floats(a: np.ndarray) -> list:
@@ -339,17 +372,39 @@ def _represent_list(dumper: yaml.SafeDumper, data: list) -> yaml.Node:
 _FlowListDumper.add_representer(list, _represent_list)
 
 
-def load_rig(path: str | os.PathLike) -> Rig:
-    """Read a rig YAML file; ValueError naming the file (and camera) for any invalid content."""
-    path = Path(path)
+def read_text(path: Path, what: str = "calibration file") -> str:
+    """The file's text (UTF-8); FileNotFoundError, or CalibrationError for undecodable bytes."""
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise FileNotFoundError(f"rig file not found: {path}") from None
+        raise FileNotFoundError(f"{what} not found: {path}") from None
+    except UnicodeDecodeError as exc:
+        raise CalibrationError(f"{path}: not a text file (byte {exc.start} is not UTF-8)") from None
+
+
+def yaml_error_text(exc: yaml.YAMLError) -> str:
+    """``"syntax error at line L, column C: <problem>"`` (1-based) for a YAML parser error."""
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    context = getattr(exc, "context", None)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    return f"syntax error{where}: {problem}" + (f" ({context})" if context else "")
+
+
+def parse_yaml(text: str, source: str) -> Any:
+    """``yaml.safe_load`` with syntax errors as CalibrationError naming the file and line."""
     try:
-        data = yaml.safe_load(text)
+        return yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise ValueError(f"{path}: not valid YAML: {exc}") from None
+        raise CalibrationError(f"{source}: not valid YAML, {yaml_error_text(exc)}") from None
+    except (RecursionError, ValueError, TypeError, OverflowError) as exc:  # e.g. absurd nesting
+        raise CalibrationError(f"{source}: YAML cannot be read ({type(exc).__name__}: {exc})") from None
+
+
+def load_rig(path: str | os.PathLike) -> Rig:
+    """Read a rig YAML file; CalibrationError naming the file (and camera) for any invalid content."""
+    path = Path(path)
+    data = parse_yaml(read_text(path, "rig file"), str(path))
     return rig_from_dict(data, source=str(path))
 
 
