@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["BadMessage", "byte_array"]
+__all__ = ["BadMessage", "byte_array", "uint_field"]
 
 
 class BadMessage(ValueError):
@@ -30,14 +30,14 @@ class BadMessage(ValueError):
         return (type(self), (str(self), self.problem))
 
 
-def byte_array(data, what: str = "message") -> np.ndarray:
+def byte_array(data, what: str = "message", error: type[BadMessage] = BadMessage) -> np.ndarray:
     """A message's ``uint8[]`` field as a 1-D uint8 array (no copy for buffer-protocol objects).
 
     Accepts ``bytes``, ``bytearray``, ``memoryview``, ``array.array`` (what rclpy gives), numpy
     arrays and lists of ints (what some bag readers give).
 
     Raises:
-        BadMessage: anything that is not a sequence of bytes (problem ``"data"``).
+        error: anything that is not a sequence of bytes (problem ``"data"``).
     """
     try:
         if isinstance(data, np.ndarray):
@@ -47,4 +47,15 @@ def byte_array(data, what: str = "message") -> np.ndarray:
         except (TypeError, ValueError):
             return np.asarray(data, dtype=np.uint8).reshape(-1)
     except (TypeError, ValueError, OverflowError) as exc:
-        raise BadMessage(f"{what} data is not a byte sequence ({type(data).__name__})", "data") from exc
+        raise error(f"{what} data is not a byte sequence ({type(data).__name__})", "data") from exc
+
+
+def uint_field(msg, name: str, what: str, error: type[BadMessage] = BadMessage) -> int:
+    """``msg.<name>`` as a non-negative int; ``error`` (problem ``"layout"``) naming ``what`` otherwise."""
+    try:
+        value = int(getattr(msg, name))
+    except (AttributeError, TypeError, ValueError, OverflowError) as exc:
+        raise error(f"{what} field {name} is missing or not an integer", "layout") from exc
+    if value < 0:
+        raise error(f"{what} field {name} is negative ({value})", "layout")
+    return value

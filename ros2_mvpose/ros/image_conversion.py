@@ -29,7 +29,7 @@ import threading
 import cv2
 import numpy as np
 
-from ros2_mvpose.ros.bad_message import BadMessage, byte_array
+from ros2_mvpose.ros.bad_message import BadMessage, byte_array, uint_field
 
 
 class ImageConversionError(BadMessage):
@@ -74,21 +74,7 @@ _FROM_BGR = {
 
 def _as_uint8_buffer(data) -> np.ndarray:
     """The message's data field as a 1-D uint8 array (no copy for buffer-protocol objects)."""
-    try:
-        return byte_array(data, "image")
-    except BadMessage as exc:
-        raise ImageConversionError(str(exc), exc.problem) from None
-
-
-def _uint_field(msg, name: str) -> int:
-    """``msg.<name>`` as a non-negative int, or ImageConversionError naming the field."""
-    try:
-        value = int(getattr(msg, name))
-    except (AttributeError, TypeError, ValueError, OverflowError) as exc:
-        raise ImageConversionError(f"image field {name} is missing or not an integer", "layout") from exc
-    if value < 0:
-        raise ImageConversionError(f"image field {name} is negative ({value})", "layout")
-    return value
+    return byte_array(data, "image", ImageConversionError)
 
 
 def _validated_pixels(msg) -> tuple[str, np.ndarray]:
@@ -100,7 +86,7 @@ def _validated_pixels(msg) -> tuple[str, np.ndarray]:
             f"unsupported image encoding {encoding!r}; supported: {', '.join(SUPPORTED_ENCODINGS)}",
             "encoding",
         )
-    h, w, step = _uint_field(msg, "height"), _uint_field(msg, "width"), _uint_field(msg, "step")
+    h, w, step = (uint_field(msg, f, "image", ImageConversionError) for f in ("height", "width", "step"))
     if h <= 0 or w <= 0:
         raise ImageConversionError(f"empty image: width {w}, height {h}", "empty")
     channels, depth, _ = _LAYOUT[key]

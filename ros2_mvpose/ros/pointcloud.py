@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ros2_mvpose.ros.bad_message import BadMessage, byte_array
+from ros2_mvpose.ros.bad_message import BadMessage, byte_array, uint_field
 from ros2_mvpose.skeleton import NUM_JOINTS
 
 # sensor_msgs/PointField datatypes
@@ -84,16 +84,6 @@ def array_to_cloud(points: np.ndarray, header=None):
     return msg
 
 
-def _uint(msg, name: str) -> int:
-    try:
-        value = int(getattr(msg, name))
-    except (AttributeError, TypeError, ValueError, OverflowError) as exc:
-        raise CloudFormatError(f"PointCloud2 field {name} is missing or not an integer", "layout") from exc
-    if value < 0:
-        raise CloudFormatError(f"PointCloud2 {name} is negative ({value})", "layout")
-    return value
-
-
 def _point_fields(msg, step: int, order: str) -> tuple[list[str], list[np.dtype], list[int]]:
     """Names, dtypes and offsets of the cloud's single-count fields, each checked to fit ``step``."""
     names: list[str] = []
@@ -139,12 +129,14 @@ def cloud_to_array(msg, required: np.dtype | None = None) -> np.ndarray:
         CloudFormatError: missing or unknown fields, a field beyond ``point_step``, ``row_step``
             smaller than a row, or data whose size is not ``row_step * height``.
     """
-    width, height = _uint(msg, "width"), _uint(msg, "height")
-    step, row_step = _uint(msg, "point_step"), _uint(msg, "row_step")
+    fields = ("width", "height", "point_step", "row_step")
+    width, height, step, row_step = (uint_field(msg, f, "PointCloud2", CloudFormatError) for f in fields)
     order = ">" if getattr(msg, "is_bigendian", False) else "<"
     names, formats, offsets = _point_fields(msg, step, order)
     n = width * height
-    data = byte_array(getattr(msg, "data", b""), "PointCloud2") if n else np.zeros(0, np.uint8)
+    data = np.zeros(0, np.uint8)
+    if n:
+        data = byte_array(getattr(msg, "data", b""), "PointCloud2", CloudFormatError)
     if n:
         if step == 0:
             raise CloudFormatError(f"PointCloud2 has point_step 0 with {n} points", "layout")
