@@ -48,8 +48,8 @@ def main() -> int:
     import torch
 
     torch.set_num_threads(args.threads)
-    from ros2_mvpose.bag_processing import process_bag
     from ros2_mvpose.geometry.rig import load_rig
+    from ros2_mvpose.offline.bag_processing import process_bag
     from ros2_mvpose.pose2d.select import select_backend
 
     rig = load_rig(ROOT / "sample" / "rig.yaml")

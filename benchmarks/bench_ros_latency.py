@@ -532,8 +532,8 @@ def measure(args, backend: str, rig_path: Path, rig, images, checkpoint: str = "
 
 
 def _images_received(diag: dict) -> dict[str, int]:
-    """Per-camera ``images_received`` counters of the detector's last /diagnostics."""
-    return {k: int(v["images_received"]) for k, v in diag.items() if "images_received" in v}
+    """Per-camera ``received`` counters of the detector's last /diagnostics."""
+    return {k: int(v["received"]) for k, v in diag.items() if "received" in v and "state" in v}
 
 
 def main() -> int:

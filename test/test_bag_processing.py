@@ -13,10 +13,10 @@ import pytest
 from sensor_msgs.msg import CameraInfo
 from std_msgs.msg import Header
 
-from ros2_mvpose.bag_processing import keypoints_topic, process_bag
 from ros2_mvpose.geometry.rig import Rig
 from ros2_mvpose.geometry.synthetic import ring_rig, walking_people
 from ros2_mvpose.io.rosbag_io import BagError, BagWriter, bag_topics, ns_to_stamp, read_bag, stamp_to_ns
+from ros2_mvpose.offline.bag_processing import keypoints_topic, process_bag
 from ros2_mvpose.ros.image_conversion import bgr_to_image_msg
 from ros2_mvpose.ros.pointcloud import cloud_to_keypoints, cloud_to_skeletons, skeletons_to_cloud
 

@@ -275,7 +275,7 @@ def test_jittered_images_give_one_cloud_per_camera_per_set(harness_factory, raw)
     assert int(sets["sets_processed"]) == n_frames and int(sets["sets_dropped"]) == 0
     assert float(sets["latency_model_median_ms"]) >= 0 and float(sets["latency_conversion_p99_ms"]) >= 0
     cam0 = last[f"{h.ns}/detector_node: camera cam0"]
-    assert int(cam0["images_received"]) == n_frames and cam0["alive"] == "True"
+    assert int(cam0["received"]) == n_frames and cam0["alive"] == "True" and cam0["state"] == "ok"
 
 
 def test_camera_going_silent_and_coming_back(harness_factory):
@@ -346,18 +346,19 @@ def test_bad_images_beside_good_ones(harness_factory, capfd, raw):
     for cam in (0, 3):
         assert [check_cloud(h, cam, c) for c in h.clouds[cam]] == list(range(n_frames))
     assert h.clouds[1] == [] and h.clouds[2] == []
-    assert h.node.cameras[1].bad_images == n_frames and "nv21" in h.node.cameras[1].last_problem
-    assert h.node.cameras[2].bad_images == n_frames and "truncated" in h.node.cameras[2].last_problem
+    health = h.node.inputs.health
+    assert health[1].bad == n_frames and "nv21" in health[1].last_problem
+    assert health[2].bad == n_frames and "truncated" in health[2].last_problem
     assert h.node.sets_processed == n_frames
     # error logs name the camera and the problem, throttled to one per camera and problem
     err = capfd.readouterr().err
-    assert err.count("camera cam1") == 1 and "unsupported image encoding 'nv21'" in err
+    assert err.count("camera cam1") == 1 and "nv21" in err
     assert err.count("camera cam2") == 1 and "truncated image data" in err
     # and /diagnostics says so
     last = {st.name: st for st in h.diagnostics[-1].status}
     st1 = last[f"{h.ns}/detector_node: camera cam1"]
-    assert st1.level == bytes([1]) and "nv21" in st1.message
-    assert int(status_values(st1)["bad_images"]) == n_frames
+    assert st1.level == bytes([2]) and "nv21" in st1.message  # nothing usable: ERROR
+    assert int(status_values(st1)["bad_inputs"]) == n_frames and status_values(st1)["alive"] == "False"
 
 
 def test_slow_backend_drops_sets_and_keeps_the_newest(harness_factory):
@@ -394,8 +395,8 @@ def test_garbage_serialized_images_are_reported_and_the_others_go_on(harness_fac
         spin_for(h.ex, 0.06)
     assert spin_until(h.ex, lambda: len(h.clouds[0]) >= 4, timeout=5.0), [len(c) for c in h.clouds]
     assert h.clouds[2] == []
-    assert h.node.cameras[2].bad_images >= 12 and "serialized Image" in h.node.cameras[2].last_problem
-    assert h.node.cameras[2].rate.count >= 12  # counted as received
+    assert h.node.inputs.health[2].bad >= 12 and "serialized Image" in h.node.inputs.health[2].last_problem
+    assert h.node.inputs.health[2].received >= 12  # counted as received
     assert h.node.sync.partial >= 4
     err = capfd.readouterr().err
     assert err.count("camera cam2") == 1 and "serialized Image truncated" in err

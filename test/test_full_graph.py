@@ -105,7 +105,7 @@ def test_images_in_markers_out(ros_context, tmp_path):
     det = DetectorNode(backend=backend, context=ros_context,
                        parameter_overrides=[rig_param, Parameter("diagnostics_period", value=0.0)])
     tri = TriangulatorNode(context=ros_context, parameter_overrides=[
-        rig_param, Parameter("diagnostics_period", value=0.0), Parameter("dead_after", value=2.0)])
+        rig_param, Parameter("diagnostics_period", value=0.0), Parameter("camera_timeout", value=2.0)])
     io = rclpy.create_node("full_graph_io", context=ros_context)
     rel = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
     img_pubs = [io.create_publisher(Image, c.image_topic, rel) for c in tri.rig.cameras]

@@ -15,8 +15,8 @@ from rosgraph_msgs.msg import Clock  # noqa: E402
 from sensor_msgs.msg import CameraInfo, PointCloud2  # noqa: E402
 from std_msgs.msg import Header  # noqa: E402
 
-from ros2_mvpose.bag_player import play_bag  # noqa: E402
 from ros2_mvpose.io.rosbag_io import BagWriter, ns_to_stamp, stamp_to_ns  # noqa: E402
+from ros2_mvpose.offline.bag_player import play_bag  # noqa: E402
 from ros2_mvpose.ros.pointcloud import cloud_to_keypoints, keypoints_to_cloud  # noqa: E402
 
 pytestmark = pytest.mark.ros

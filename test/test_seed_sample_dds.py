@@ -80,7 +80,7 @@ def test_nodes_over_dds_equal_offline(seed, ros_context, tmp_path):
         parameter_overrides=[
             rig_param,
             Parameter("diagnostics_period", value=0.0),
-            Parameter("dead_after", value=30.0),
+            Parameter("camera_timeout", value=30.0),
         ],
     )
     io = rclpy.create_node("seed_io", context=ros_context)

@@ -33,9 +33,9 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from ros2_mvpose.bag_processing import process_bag
     from ros2_mvpose.geometry.rig import load_rig
     from ros2_mvpose.io.rosbag_io import BagError
+    from ros2_mvpose.offline.bag_processing import process_bag
 
     setup_logging()
     try:

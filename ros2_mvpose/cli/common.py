@@ -14,7 +14,7 @@ def add_backend_args(p: argparse.ArgumentParser) -> None:
         "--backend",
         default="auto",
         help="2D backend: auto (HigherHRNet when a checkpoint is present, else BlazePose), "
-        "higherhrnet or blazepose (default: auto)",
+        "higherhrnet, blazepose, or timing (no model, finds nobody: for tests and timing) (default: auto)",
     )
     p.add_argument("--checkpoint", default=None, help="HigherHRNet checkpoint (.pth / .pth.tar)")
     p.add_argument("--device", default="cpu", help="cpu, cuda or auto (HigherHRNet only)")
@@ -27,11 +27,13 @@ def add_backend_args(p: argparse.ArgumentParser) -> None:
 
 
 def make_backend(args):
-    """Create the backend chosen by ``add_backend_args`` options and log why it was chosen."""
-    from ros2_mvpose.pose2d.select import select_backend
+    """Create the backend chosen by ``add_backend_args`` options and log why it was chosen
+    (the detector node's ``BackendParams`` and ``create_backend``)."""
+    from ros2_mvpose.stages.detection import BackendParams, create_backend
 
-    kw = {"runtime": args.runtime} if args.runtime != "torch" else {}
-    backend, reason = select_backend(args.backend, checkpoint=args.checkpoint, device=args.device, **kw)
+    p = BackendParams(backend=args.backend, checkpoint=args.checkpoint or "", device=args.device,
+                      runtime=args.runtime)
+    backend, reason = create_backend(p)
     logging.getLogger("mvpose").info("%s", reason)
     return backend
 

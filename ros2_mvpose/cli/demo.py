@@ -45,10 +45,10 @@ def _read_truth(bag: Path, topic: str = "/ground_truth/skeletons") -> dict[int, 
 def run(args) -> int:
     import cv2
 
-    from ros2_mvpose.bag_processing import process_bag
     from ros2_mvpose.evaluation import ErrorStats, truth_by_stamp
     from ros2_mvpose.geometry.rig import load_rig
     from ros2_mvpose.io.rosbag_io import BagError
+    from ros2_mvpose.offline.bag_processing import process_bag
     from ros2_mvpose.visualization import draw_keypoints, render_3d_view, tile_images
 
     setup_logging()

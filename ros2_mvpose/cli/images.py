@@ -53,7 +53,7 @@ def run(args) -> int:
     import cv2
 
     from ros2_mvpose.geometry.rig import load_rig
-    from ros2_mvpose.pipeline import MultiViewPipeline
+    from ros2_mvpose.offline.pipeline import MultiViewPipeline
     from ros2_mvpose.visualization import draw_keypoints
 
     setup_logging()

@@ -29,8 +29,8 @@ def register(sub) -> None:
 def run(args) -> int:
     import rclpy
 
-    from ros2_mvpose.bag_player import play_bag
     from ros2_mvpose.io.rosbag_io import BagError
+    from ros2_mvpose.offline.bag_player import play_bag
     from ros2_mvpose.ros.dds import apply_large_image_profile
 
     apply_large_image_profile()  # large images reach best-effort subscribers (ros2_mvpose.ros.dds)

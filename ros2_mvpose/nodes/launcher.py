@@ -111,7 +111,7 @@ def make_executor(kind: str = "single", context=None):
 
 
 def _resolve(path: str | os.PathLike) -> Path:
-    from ros2_mvpose.nodes.triangulator_node import resolve_data_path
+    from ros2_mvpose.resources import find_data_file as resolve_data_path
 
     return resolve_data_path(path).resolve()
 

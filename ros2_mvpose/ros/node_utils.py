@@ -22,8 +22,8 @@ class Throttle:
         self.suppressed: dict[Any, int] = {}
         self._lock = threading.Lock()
 
-    def allow(self, key: Any) -> bool:
-        now = time.monotonic()
+    def allow(self, key: Any, now: float | None = None) -> bool:
+        now = time.monotonic() if now is None else float(now)
         with self._lock:
             last = self._last.get(key)
             if last is not None and now - last < self.period:

@@ -98,3 +98,83 @@ def declare_parameters(node, table: Sequence[Sequence], read_only: bool = True) 
             value = list(value)
         values[spec.name] = value
     return values
+
+
+# ------------------------------------------------------------------ dataclass parameter groups
+_ANNOTATION_TYPES = {
+    "str": "string",
+    "int": "int",
+    "float": "double",
+    "bool": "bool",
+    "list[str]": "string_array",
+    "list[int]": "int_array",
+    "list[float]": "double_array",
+    "list[bool]": "bool_array",
+}
+
+
+def param(default: Any, description: str, *, zero_is_none: bool = False):
+    """A dataclass field that is also a ROS parameter: its default and one-line description.
+
+    The parameter type comes from the field's annotation (``str``, ``int``, ``float``, ``bool``
+    or ``list[...]`` of those). ``zero_is_none``: the consumer takes ``0`` as ``None``
+    ("automatic"), see :func:`kwargs_of`.
+    """
+    from dataclasses import field
+
+    meta = {"description": description, "zero_is_none": zero_is_none}
+    if isinstance(default, (list, tuple)):
+        items = tuple(default)
+        return field(default_factory=lambda: list(items), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+def specs_of(group: Any, prefix: str = "") -> tuple[ParamSpec, ...]:
+    """The ``ParamSpec`` rows of a parameter dataclass (a class, or an instance whose values are
+    taken as the defaults), names prefixed with ``prefix``."""
+    from dataclasses import fields, is_dataclass
+
+    if not is_dataclass(group):
+        raise TypeError(f"{group!r} is not a dataclass")
+    instance = group if not isinstance(group, type) else group()
+    out = []
+    for f in fields(instance):
+        if "description" not in f.metadata:
+            continue
+        ann = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
+        ann = ann.replace(" ", "")
+        if ann not in _ANNOTATION_TYPES:
+            raise TypeError(f"parameter {f.name!r}: unsupported annotation {f.type!r}")
+        default = getattr(instance, f.name)
+        if isinstance(default, list):
+            default = list(default)
+        out.append(ParamSpec(prefix + f.name, default, f.metadata["description"], _ANNOTATION_TYPES[ann]))
+    return tuple(out)
+
+
+def from_values(group: Any, values: dict[str, Any], prefix: str = "") -> Any:
+    """A parameter dataclass filled from ``{prefixed name: value}`` (missing names keep the
+    group's defaults; ``group`` is a class or an instance giving those defaults)."""
+    from dataclasses import fields, replace
+
+    instance = group if not isinstance(group, type) else group()
+    changes = {}
+    for f in fields(instance):
+        key = prefix + f.name
+        if key in values:
+            v = values[key]
+            changes[f.name] = list(v) if isinstance(v, (list, tuple)) else v
+    return replace(instance, **changes)
+
+
+def kwargs_of(instance: Any) -> dict[str, Any]:
+    """``{field: value}`` of a parameter dataclass, ``0`` -> ``None`` for ``zero_is_none`` fields."""
+    from dataclasses import fields
+
+    out = {}
+    for f in fields(instance):
+        v = getattr(instance, f.name)
+        if f.metadata.get("zero_is_none") and v == 0:
+            v = None
+        out[f.name] = v
+    return out

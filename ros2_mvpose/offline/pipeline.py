@@ -1,7 +1,7 @@
 """The offline Python API: a 2D backend plus the Reconstructor on synchronized image sets.
 
-Used by ``mvpose images``, ``mvpose bag`` and the demo; the live nodes use the same two parts
-(``PoseBackend.predict`` in the detector, ``Reconstructor.update`` in the triangulator).
+Used by ``mvpose images`` and the demo; the batch runs through the detection stage's
+``detect`` (``ros2_mvpose.stages.detection``), the one the detector node and ``mvpose bag`` use.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import numpy as np
 
 from ros2_mvpose.pose2d.backend import PoseBackend
 from ros2_mvpose.skeleton import NUM_JOINTS
+from ros2_mvpose.stages.detection import DetectionStage
 
 
 @dataclass
@@ -48,18 +49,12 @@ class MultiViewPipeline:
         self.cameras = list(cameras)
         self.backend = backend
         self.reconstructor = Reconstructor(self.cameras, **reconstructor_params)
+        self._stage = DetectionStage(backend, len(self.cameras))
 
     def detect(self, images: Sequence[np.ndarray | None]) -> list[np.ndarray]:
         """2D keypoints per camera; ``None`` images (missing cameras) give empty arrays."""
-        if len(images) != len(self.cameras):
-            raise ValueError(f"got {len(images)} images for {len(self.cameras)} cameras")
-        present = [i for i, im in enumerate(images) if im is not None]
-        out = [np.zeros((0, NUM_JOINTS, 3)) for _ in images]
-        if present:
-            preds = self.backend.predict([images[i] for i in present])
-            for i, kp in zip(present, preds):
-                out[i] = np.asarray(kp, dtype=np.float64).reshape(-1, NUM_JOINTS, 3)
-        return out
+        kps = self._stage.detect(images)
+        return [np.zeros((0, NUM_JOINTS, 3)) if kp is None else kp.astype(np.float64) for kp in kps]
 
     def process(self, images: Sequence[np.ndarray | None], stamp: float) -> FrameResult:
         """Run the 2D backend and the reconstructor on one set taken at ``stamp`` seconds."""
