@@ -316,18 +316,11 @@ def _diag_warn(d: DiagnosticArray) -> bool:
 def test_helpers():
     from ros2_mvpose.resources import find_data_file as resolve_data_path
     from ros2_mvpose.ros.topics import sibling_topic
-    from ros2_mvpose.stages.triangulation import validate_camera_info
 
     assert sibling_topic("/cam1/image_raw", "keypoints2d") == "/cam1/keypoints2d"
     assert sibling_topic("/a/b/cam1/image", "keypoints2d") == "/a/b/cam1/keypoints2d"
     assert sibling_topic("/image", "keypoints2d") == "/keypoints2d"
     assert sibling_topic("image", "keypoints2d") == "keypoints2d"
-    info = camera_info(ring_rig(1, distortion=DISTORTION)[0], stamp_msg(0.0), "cam0")
-    validate_camera_info(info)
-    for k, what in ((np.zeros(9), "all zero"), (np.r_[np.nan, np.ones(8)], "non-finite")):
-        info.k = [float(v) for v in k]
-        with pytest.raises(ValueError, match=what):
-            validate_camera_info(info)
     here = Path(__file__).resolve()
     assert resolve_data_path(here) == here
     assert resolve_data_path("test/" + here.name).resolve() == here  # from the source tree

@@ -40,7 +40,9 @@ def run(args) -> int:
     setup_logging()
     try:
         rig = load_rig(args.rig)
-    except (OSError, ValueError) as exc:
+    except OSError as exc:
+        return fail(f"rig file {args.rig}: {exc.strerror or exc}")
+    except ValueError as exc:
         return fail(str(exc))
     try:
         backend = make_backend(args)
@@ -60,5 +62,10 @@ def run(args) -> int:
         )
     except (BagError, ValueError) as exc:
         return fail(str(exc))
+    except OSError as exc:  # any other file-system error: a message, never a traceback
+        return fail(f"{exc.filename or args.out}: {exc.strerror or exc}")
     print(summary.report())
+    if summary.sets == 0:
+        return fail(f"no set was processed from {args.input}: no camera images could be synchronized "
+                    f"and decoded (see the errors above)", code=1)
     return 1 if summary.error else 0

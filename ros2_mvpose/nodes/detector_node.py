@@ -37,7 +37,7 @@ from ros2_mvpose.nodes.common import (
 )
 from ros2_mvpose.nodes.params import DETECTOR_GROUPS, parameters
 from ros2_mvpose.ros import diagnostics as diag
-from ros2_mvpose.ros.image_cdr import parse_image_cdr
+from ros2_mvpose.ros.image_cdr import parse_compressed_image_cdr, parse_image_cdr
 from ros2_mvpose.ros.image_conversion import bgr_to_image_msg, cv_bridge_status
 from ros2_mvpose.ros.node_utils import stamp_to_sec
 from ros2_mvpose.ros.params import declare_parameters, from_values
@@ -51,7 +51,8 @@ from ros2_mvpose.stages.problems import Problem, problem_key
 from ros2_mvpose.visualization import draw_keypoints
 
 NODE_NAME = "detector_node"
-TRANSPORTS = {"raw": Image, "compressed": CompressedImage}
+#: image_transport -> (message type, reader of its serialized form)
+TRANSPORTS = {"raw": (Image, parse_image_cdr), "compressed": (CompressedImage, parse_compressed_image_cdr)}
 
 #: Every parameter of the node, in declaration order (groups in ros2_mvpose.nodes.params).
 PARAMETERS = parameters(NODE_NAME)
@@ -83,7 +84,7 @@ class DetectorNode(Node):
         self.params = values
         sp.validate()
         p.validate()
-        self.image_topics, self.camera_names = p.cameras()
+        self.image_topics, self.camera_names = p.inputs()
         n = len(self.image_topics)
         self.keypoint_topics = [sibling_topic(t, p.keypoints_suffix) for t in self.image_topics]
         self.min_cameras = min_inputs(sp.min_cameras, n)
@@ -97,7 +98,7 @@ class DetectorNode(Node):
         self.stage = DetectionStage(backend, n)
         self.get_logger().info(reason + f"; image conversion: {cv_bridge_status()}")
         self._annotate_min_score = p.annotate_min_score
-        msg_type = TRANSPORTS[p.image_transport]
+        msg_type, self._parse = TRANSPORTS[p.image_transport]
         self.input_topics = [transport_topic(t, p.image_transport) for t in self.image_topics]
         self.inputs = CameraInputs(self, self.camera_names, self.input_topics, msg_type, sp, rp)
         self._lock = threading.Lock()
@@ -149,7 +150,7 @@ class DetectorNode(Node):
                 dead_after=sp.camera_timeout,
             )
             self.sync_impl = "ros2_mvpose.ros.sync.ApproximateTimeSync"
-            raw = bool(p.raw_images) and p.image_transport == "raw"
+            raw = bool(p.raw_images)
             cb = guarded(self._on_serialized if raw else self._on_image_msg, on_error)
             self._subs = [
                 self.create_subscription(msg_type, t, lambda m, i=i: cb(i, m), in_qos, raw=raw)
@@ -173,7 +174,7 @@ class DetectorNode(Node):
     def _on_serialized(self, index: int, data: bytes) -> None:
         self.inputs.received(index)
         try:
-            msg = parse_image_cdr(data)
+            msg = self._parse(data)
         except Exception as exc:  # noqa: BLE001 - no stamp to place it by: reported, in no set
             self.inputs.report(Problem(index, problem_key(exc), str(exc)), "bad image")
             return

@@ -211,19 +211,19 @@ def run_inprocess(
     nodes = []
     executor = make_executor(cfg.executor, context)
     try:
-        for name in cfg.node_names():
-            node = _node_class(name)(node_name=name, cli_args=node_arguments(cfg, name), context=context)
-            nodes.append(node)
-            executor.add_node(node)
+        try:  # start-up: a bad parameter or file is exit code 2
+            for name in cfg.node_names():
+                node = _node_class(name)(node_name=name, cli_args=node_arguments(cfg, name), context=context)
+                nodes.append(node)
+                executor.add_node(node)
+        except (ValueError, FileNotFoundError) as exc:
+            print(f"mvpose run: {exc}", file=sys.stderr)
+            return 2
         if on_started is not None:
             on_started(nodes)
-        while context.ok() and not (stop is not None and stop.is_set()):
-            executor.spin_once(timeout_sec=0.1)
+        spin_until_stopped(executor, lambda: context.ok() and not (stop is not None and stop.is_set()))
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
-    except (ValueError, FileNotFoundError) as exc:
-        print(f"mvpose run: {exc}", file=sys.stderr)
-        return 2
     finally:
         for node in nodes:
             executor.remove_node(node)
@@ -232,6 +232,25 @@ def run_inprocess(
         if own_context and context.ok():
             rclpy.shutdown(context=context)
     return 0
+
+
+def spin_until_stopped(executor, running: Callable[[], bool]) -> None:
+    """Spin ``executor`` while ``running()``. An exception escaping a callback at run time (the
+    nodes' callbacks catch their own; this is the last line of defence) is logged, once per kind,
+    and spinning goes on: a message must never end the nodes, and it is not a start-up error."""
+    from rclpy.executors import ExternalShutdownException
+
+    seen: set[str] = set()
+    while running():
+        try:
+            executor.spin_once(timeout_sec=0.1)
+        except (KeyboardInterrupt, ExternalShutdownException):
+            raise
+        except Exception as exc:  # noqa: BLE001 - see the docstring
+            kind = type(exc).__name__
+            if kind not in seen:
+                seen.add(kind)
+                print(f"mvpose run: error in a callback, going on: {kind}: {exc}", file=sys.stderr)
 
 
 def start_processes(cfg: LaunchConfig, env: dict | None = None, **popen_kw) -> list[subprocess.Popen]:

@@ -10,7 +10,7 @@ def spin_node(factory: Callable[[], object], name: str, args: list[str] | None =
     """Init rclpy (with the package's Fast DDS profile), build the node, spin until Ctrl-C.
 
     Returns 0 on a clean stop, 2 when the node cannot be built (bad parameters, missing files),
-    after printing the reason.
+    after printing the reason. At run time nothing ends the node but a stop request.
     """
     import rclpy
     from rclpy.executors import ExternalShutdownException
@@ -21,13 +21,20 @@ def spin_node(factory: Callable[[], object], name: str, args: list[str] | None =
     rclpy.init(args=args if args is not None else sys.argv)
     node = None
     try:
-        node = factory()
-        rclpy.spin(node)
+        try:
+            node = factory()
+        except (ValueError, FileNotFoundError) as exc:
+            print(f"{name}: {exc}", file=sys.stderr)
+            return 2
+        from rclpy.executors import SingleThreadedExecutor
+
+        from ros2_mvpose.nodes.launcher import spin_until_stopped
+
+        executor = SingleThreadedExecutor()
+        executor.add_node(node)
+        spin_until_stopped(executor, rclpy.ok)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
-    except (ValueError, FileNotFoundError) as exc:
-        print(f"{name}: {exc}", file=sys.stderr)
-        return 2
     finally:
         if node is not None:
             node.destroy_node()

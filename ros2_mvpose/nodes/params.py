@@ -101,7 +101,7 @@ class DetectorParams:
     )
     raw_images: bool = param(
         True,
-        "Take raw images as serialized bytes and read their fields in place (no Python "
+        "Take images as serialized bytes and read their fields in place (no Python "
         "message is built: ~2 ms less per 1080p image on the executor thread).",
     )
     keypoints_suffix: str = param(
@@ -126,7 +126,7 @@ class DetectorParams:
                 f"parameter keypoints_suffix must be one topic segment, got {self.keypoints_suffix!r}"
             )
 
-    def cameras(self) -> tuple[list[str], list[str]]:
+    def inputs(self) -> tuple[list[str], list[str]]:
         """``(image topics, camera names)``: from ``image_topics``, else from the rig file's cameras;
         only those named in ``cameras`` when it is set."""
         from ros2_mvpose.nodes.detector_groups import select_cameras
@@ -195,7 +195,7 @@ class TriangulatorParams:
     limb_width: float = param(0.025, "Limb line width, metres.")
     text_size: float = param(0.15, "Id label height, metres.")
 
-    def cameras(self) -> tuple[Any, Path, list[str], list[str]]:
+    def inputs(self) -> tuple[Any, Path, list[str], list[str]]:
         """``(rig, rig path, keypoint topics, camera_info topics)``, topics in rig order.
 
         Raises:

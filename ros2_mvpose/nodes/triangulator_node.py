@@ -74,7 +74,7 @@ class TriangulatorNode(Node):
         values = declare_parameters(self, PARAMETERS)
         p, sp, rp, recon = (from_values(g, values, prefix) for g, prefix in TRIANGULATOR_GROUPS)
         sp.validate()
-        rig, self.rig_path, self.keypoint_topics, self.camera_info_topics = p.cameras()
+        rig, self.rig_path, self.keypoint_topics, self.camera_info_topics = p.inputs()
         self.rig = rig
         n = len(rig.cameras)
         self.world_frame = p.world_frame or rig.world_frame

@@ -1,9 +1,9 @@
 """Detection stage: one synchronized set of camera images -> 2D keypoints per camera.
 
 No rclpy graph: ``detector_node`` queues images and publishes what this stage returns, and
-``mvpose bag`` feeds it from a bag. Each input is an Image (an rclpy message, a
-``rosbags`` message, or a :class:`~ros2_mvpose.ros.image_cdr.RawImage` read from serialized
-bytes), a CompressedImage (jpeg/png), ``None`` (camera not in the set) or a :class:`BadInput`
+``mvpose bag`` feeds it from a bag. Each input is an Image or a CompressedImage
+(an rclpy message, a ``rosbags`` message, or one read from serialized bytes by
+``ros2_mvpose.ros.image_cdr``), ``None`` (camera not in the set) or a :class:`BadInput`
 placeholder (failed :meth:`DetectionStage.check` on arrival). A bad image never stops the set:
 it becomes a :class:`~ros2_mvpose.stages.problems.Problem` naming the camera and the others go
 on; a failing 2D backend becomes a problem with ``camera=None``.
@@ -18,7 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from ros2_mvpose.ros.image_conversion import image_msg_to_bgr, validate_image_msg
+from ros2_mvpose.ros.compressed_image import validate_compressed_msg
+from ros2_mvpose.ros.image_conversion import image_to_bgr, validate_image_msg
 from ros2_mvpose.ros.params import param
 from ros2_mvpose.skeleton import NUM_JOINTS
 from ros2_mvpose.stages.problems import Problem, problem_key
@@ -107,32 +108,6 @@ class DetectionResult:
     timings: dict[str, float] = field(default_factory=dict)
 
 
-def is_compressed(msg: Any) -> bool:
-    """Whether ``msg`` is a ``sensor_msgs/CompressedImage`` (or look-alike): it has ``format``."""
-    return hasattr(msg, "format") and not hasattr(msg, "encoding")
-
-
-def to_bgr(msg: Any) -> np.ndarray:
-    """An Image or CompressedImage (or look-alike) as an ``(H, W, 3)`` uint8 BGR array.
-
-    Raises:
-        ValueError: the message cannot be converted (the message says why).
-    """
-    if is_compressed(msg):
-        return _decode_compressed(msg)
-    return image_msg_to_bgr(msg)
-
-
-def _decode_compressed(msg: Any) -> np.ndarray:
-    import cv2
-
-    buf = np.frombuffer(bytes(msg.data), dtype=np.uint8)
-    img = cv2.imdecode(buf, cv2.IMREAD_COLOR) if buf.size else None
-    if img is None:
-        raise ValueError(f"compressed image ({msg.format!r}, {buf.size} bytes) could not be decoded")
-    return img
-
-
 class DetectionStage:
     """2D detection on synchronized image sets (see the module docstring).
 
@@ -149,11 +124,9 @@ class DetectionStage:
 
     def check(self, index: int, msg: Any) -> Problem | None:
         """Cheap validation on arrival (no pixel is read): the problem, or None when it looks usable."""
-        if is_compressed(msg):
-            n = len(msg.data) if msg.data is not None else 0
-            return None if n > 0 else Problem(index, "empty", "compressed image with no data")
+        compressed = hasattr(msg, "format") and not hasattr(msg, "encoding")
         try:
-            validate_image_msg(msg)
+            (validate_compressed_msg if compressed else validate_image_msg)(msg)
         except Exception as exc:  # noqa: BLE001 - any malformed message is a problem, never a crash
             return Problem(index, problem_key(exc), str(exc))
         return None
@@ -197,7 +170,7 @@ class DetectionStage:
                 images.append(None)
                 continue
             try:
-                images.append(to_bgr(msg))
+                images.append(image_to_bgr(msg))
             except Exception as exc:  # noqa: BLE001 - a bad image never stops the set
                 problems.append(Problem(i, problem_key(exc), str(exc)))
                 images.append(None)

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from ros2_mvpose.ros.camera_info import camera_from_info_msg, camera_info_key
 from ros2_mvpose.ros.params import kwargs_of, param
 from ros2_mvpose.ros.pointcloud import cloud_to_keypoints
 from ros2_mvpose.skeleton import NUM_JOINTS
@@ -95,20 +96,6 @@ def people_arrays(people: Sequence[Any]) -> tuple[np.ndarray, np.ndarray, np.nda
     joints = np.array([q.joints for q in people], dtype=np.float64).reshape(-1, NUM_JOINTS, 3)
     scores = np.array([q.scores for q in people], dtype=np.float64).reshape(-1, NUM_JOINTS)
     return ids, joints, scores
-
-
-def validate_camera_info(info: Any) -> None:
-    """Raise ValueError when a CameraInfo's K is not 9 finite values or all zero, D is not
-    finite, or the image size is not positive."""
-    k = np.asarray(info.k, dtype=float).reshape(-1)
-    if k.size != 9 or not np.all(np.isfinite(k)):
-        raise ValueError("K has non-finite values" if k.size == 9 else f"K has {k.size} values, not 9")
-    if not np.any(k):
-        raise ValueError("K is all zero (camera not calibrated)")
-    if not np.all(np.isfinite(np.asarray(info.d, dtype=float))):
-        raise ValueError("distortion coefficients have non-finite values")
-    if int(info.width) <= 0 or int(info.height) <= 0:
-        raise ValueError(f"image size {info.width}x{info.height} is not positive")
 
 
 @dataclass
@@ -189,27 +176,18 @@ class TriangulationStage:
     def on_camera_info(self, index: int, info: Any) -> tuple[bool, Problem | None]:
         """Take a camera's CameraInfo. Returns ``(intrinsics changed, problem or None)``; an
         invalid one is ignored (the rig's or the previous intrinsics stay)."""
-        try:
-            key = (
-                tuple(info.k),
-                tuple(info.d),
-                str(info.distortion_model),
-                int(info.width),
-                int(info.height),
+        key = camera_info_key(info)
+        if key == self._info_key[index]:
+            return False, None
+        frame = getattr(getattr(info, "header", None), "frame_id", "")
+        if self.check_frame_id and frame and frame != self.frame_ids[index]:
+            return False, Problem(
+                index,
+                "camera_info:frame_id",
+                f"CameraInfo has frame_id {frame!r}, expected {self.frame_ids[index]!r}; ignored",
             )
-            if key == self._info_key[index]:
-                return False, None
-            frame = info.header.frame_id
-            if self.check_frame_id and frame and frame != self.frame_ids[index]:
-                return False, Problem(
-                    index,
-                    "camera_info:frame_id",
-                    f"CameraInfo has frame_id {frame!r}, expected {self.frame_ids[index]!r}; ignored",
-                )
-            validate_camera_info(info)
-            from ros2_mvpose.geometry import Camera
-
-            cam = Camera.from_camera_info(info, self._R[index], self._t[index], name=self.names[index])
+        try:
+            cam = camera_from_info_msg(info, self._R[index], self._t[index], self.names[index])
             self.reconstructor.set_camera(index, cam)
         except Exception as exc:  # noqa: BLE001 - any malformed CameraInfo is a problem, never a crash
             kept = "rig/previous intrinsics kept" if self.cameras[index] is not None else "camera skipped"
