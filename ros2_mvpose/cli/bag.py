@@ -66,6 +66,9 @@ def run(args) -> int:
         return fail(f"{exc.filename or args.out}: {exc.strerror or exc}")
     print(summary.report())
     if summary.sets == 0:
-        return fail(f"no set was processed from {args.input}: no camera images could be synchronized "
-                    f"and decoded (see the errors above)", code=1)
+        return fail(
+            f"no set was processed from {args.input}: no camera images could be synchronized "
+            f"and decoded (see the errors above)",
+            code=1,
+        )
     return 1 if summary.error else 0

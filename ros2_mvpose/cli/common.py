@@ -31,8 +31,9 @@ def make_backend(args):
     (the detector node's ``BackendParams`` and ``create_backend``)."""
     from ros2_mvpose.stages.detection import BackendParams, create_backend
 
-    p = BackendParams(backend=args.backend, checkpoint=args.checkpoint or "", device=args.device,
-                      runtime=args.runtime)
+    p = BackendParams(
+        backend=args.backend, checkpoint=args.checkpoint or "", device=args.device, runtime=args.runtime
+    )
     backend, reason = create_backend(p)
     logging.getLogger("mvpose").info("%s", reason)
     return backend
