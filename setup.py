@@ -19,6 +19,7 @@ install_requires = [
     "pyyaml>=6",
     "rosbags>=0.10",
     "tqdm>=4.60",
+    "numba>=0.60",  # compiled kernels of the geometry core (and of the HigherHRNet grouping)
     'tomli>=1.1; python_version < "3.11"',  # calibration_io reads TOML (tomllib from 3.11)
 ]
 
@@ -38,8 +39,6 @@ extras_require = {
     "ros": ROS_WHEELS,
     # PyTorch for the HigherHRNet backend (CPU build from local disk on the dev machines).
     "torch": ["torch==2.13.0"],
-    # compiled kernels of the HigherHRNet grouping (optional: the numpy path is used without it)
-    "fast": ["numba>=0.60"],
     "dev": ["pytest>=7", "ruff>=0.5", "hypothesis>=6"],
     # what `colcon test` needs (the ROS 2 Jazzy ament_python convention; replaces tests_require)
     "test": ["pytest"],

@@ -257,3 +257,30 @@ def test_from_camera_info_dict():
         Camera.from_camera_info({"k": [1, 2, 3], "width": 1, "height": 1}, R0, T0, name="n")
     with pytest.raises(ValueError, match="width/height"):
         Camera.from_camera_info({"k": K0.reshape(-1)}, R0, T0, name="n")
+
+
+def test_batched_lens_kernels_match_each_camera():
+    """All cameras at once (``stack_lenses`` + ``project_pixels`` / ``undistort_pixels``, as the
+    Reconstructor runs them) equal each camera's own ``project`` / ``undistort``, for a rig that
+    mixes every distortion model, and the undistortion inverts the projection."""
+    from ros2_mvpose.geometry.camera import project_pixels, stack_lenses, undistort_pixels
+
+    cams = [Camera(f"{m}{n}", K0, d, R0, T0 + [0.3 * i, 0.0, 0.0], 640, 480, m)
+            for i, ((m, n), d) in enumerate(DISTS.items())]
+    cams.append(Camera("pinhole", K0, [], R0, T0, 640, 480))
+    lens, Rt = stack_lenses(cams)
+    X = _points(300, 7) * 0.8
+    uv = project_pixels(lens, Rt, X)  # (300, C, 2)
+    for c, cam in enumerate(cams):
+        np.testing.assert_array_equal(uv[:, c], cam.project(X))
+    rng = np.random.default_rng(3)
+    cam_idx = rng.integers(0, len(cams), 300)
+    raw = uv[np.arange(300), cam_idx]
+    ideal = undistort_pixels(lens, cam_idx, raw)
+    for c, cam in enumerate(cams):
+        sel = cam_idx == c
+        np.testing.assert_array_equal(ideal[sel], cam.undistort(raw[sel]))
+        np.testing.assert_allclose(ideal[sel], cam.project_ideal(X[sel]), atol=1e-6)
+    bad = raw.copy()
+    bad[:5] = np.nan
+    assert np.isnan(undistort_pixels(lens, cam_idx, bad)[:5]).all()

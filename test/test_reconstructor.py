@@ -45,8 +45,9 @@ def test_noise_free_recovery_is_exact(distortion):
             assert np.all((p.scores >= 0.6) & (p.scores <= 1.0))
 
 
-def test_noise_and_outliers_bounded_error():
-    cams = ring_rig(5, jitter=0.05, seed=1)
+@pytest.mark.parametrize("distortion", [None, DIST])
+def test_noise_and_outliers_bounded_error(distortion):
+    cams = ring_rig(5, jitter=0.05, seed=1, distortion=distortion)
     seq = walking_people(4, 40, seed=1)
     rec = Reconstructor(cams)
     rng = np.random.default_rng(1)
@@ -65,8 +66,9 @@ def test_noise_and_outliers_bounded_error():
     assert np.mean(np.concatenate(reproj)) < 4.0  # ~ 2 px noise, outliers excluded
 
 
-def test_crossing_people_keep_their_ids():
-    cams = ring_rig(5, jitter=0.05, seed=2)
+@pytest.mark.parametrize("distortion", [None, DIST])
+def test_crossing_people_keep_their_ids(distortion):
+    cams = ring_rig(5, jitter=0.05, seed=2, distortion=distortion)
     seq = walking_people(4, 150, seed=2)
     # The paths do cross: every pair swaps sides along some direction during the sequence.
     c = seq.joints.mean(axis=2)[..., :2]  # (T, N, 2)
@@ -308,3 +310,69 @@ def test_a_flood_of_detections_is_capped_per_view():
     assert best < 0.01
     with pytest.raises(ValueError, match="max_people_per_view"):
         Reconstructor(cams, max_people_per_view=0)
+
+
+def test_input_forms_and_ignored_detections_give_the_same_people():
+    """Lists, float32 arrays and a detection below min_score in one view (a second detection in
+    that camera) change nothing: the same people, frame by frame, with distortion on every
+    camera, noise, outliers, a camera without a frame and a person who leaves for a moment."""
+    cams = ring_rig(5, jitter=0.05, seed=12, distortion=DIST)
+    seq = walking_people(2, 40, seed=12)
+    rng = np.random.default_rng(12)
+    recs = [Reconstructor(cams) for _ in range(4)]
+    n_seen = 0
+    faint = np.zeros((1, 17, 3))
+    faint[..., 0], faint[..., 1], faint[..., 2] = 600.0, 300.0, 0.05  # below min_score
+    for f in range(40):
+        views, _ = render_views(cams, seq.joints[f][: 1 if 20 <= f < 24 else 2], rng=rng,
+                                noise_px=2.0, outlier_rate=0.05)
+        views = [v.astype(np.float32).astype(float) for v in views]  # exact in float32 too
+        if f % 7 == 3:
+            views[f % 5] = None
+        forms = [
+            views,
+            [None if v is None else v.tolist() for v in views],
+            [None if v is None else v.astype(np.float32) for v in views],
+            [v if c or v is None else np.concatenate([faint, v]) for c, v in enumerate(views)],
+        ]
+        outs = [r.update(v, seq.stamps[f]) for r, v in zip(recs, forms, strict=True)]
+        for other in outs[1:]:
+            assert [p.id for p in other] == [p.id for p in outs[0]]
+            for pa, pb in zip(outs[0], other, strict=True):
+                np.testing.assert_array_equal(pa.n_views, pb.n_views)
+                for name in ("joints", "scores", "reprojection_error"):
+                    np.testing.assert_allclose(getattr(pa, name), getattr(pb, name), rtol=1e-9, atol=1e-9)
+        n_seen += len(outs[0])
+    assert n_seen > 60  # the people were reported (two from the first frame set on)
+
+
+def test_output_invariants_on_random_frame_sets():
+    """Property over random frame sets (1-4 people, 2-6 cameras, random lens distortion, noise,
+    outliers, missing joints and cameras): never an error; a joint is NaN exactly where it has
+    no supporting view, otherwise it has >= min_views views, a finite error and a score in
+    (0, 1]; ids are unique; no person has fewer than min_joints joints."""
+    rng = np.random.default_rng(99)
+    for trial in range(12):
+        n_cams = int(rng.integers(2, 7))
+        dist = tuple(rng.uniform(-1, 1, 5) * [0.2, 0.05, 0.002, 0.002, 0.01]) if trial % 2 else None
+        cams = ring_rig(n_cams, jitter=0.1, seed=trial, distortion=dist)
+        seq = walking_people(int(rng.integers(1, 5)), 6, seed=trial)
+        rec = Reconstructor(cams, min_views=2 + trial % 2)
+        for f in range(6):
+            views, _ = render_views(cams, seq.joints[f], rng=rng, noise_px=float(rng.uniform(0, 4)),
+                                    outlier_rate=float(rng.uniform(0, 0.3)))
+            for c in range(n_cams):
+                if rng.random() < 0.15:
+                    views[c] = None if rng.random() < 0.5 else EMPTY
+                elif views[c].size:
+                    views[c][..., 2] *= rng.random(views[c].shape[:2]) > 0.2
+            people = rec.update(views, seq.stamps[f])
+            assert len({p.id for p in people}) == len(people)
+            for p in people:
+                ok = np.isfinite(p.joints).all(-1)
+                assert ok.sum() >= rec.min_joints
+                np.testing.assert_array_equal(ok, p.n_views > 0)
+                assert (p.n_views[ok] >= rec.min_views).all() and (p.n_views <= n_cams).all()
+                err = p.reprojection_error
+                assert np.isfinite(err[ok]).all() and np.isnan(err[~ok]).all()
+                assert ((p.scores[ok] > 0) & (p.scores[ok] <= 1)).all() and (p.scores[~ok] == 0).all()

@@ -117,33 +117,13 @@ def track_affinities(
         uv: (D, 17, 2) detections, ideal pixels; w (D, 17) scores; cam (D,) camera indices.
         threshold: (C,) pixels.
     """
+    d = proj.transpose(2, 0, 1, 3)[cam] - uv[:, None]  # (D, T, 17, 2)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return _track_affinities_p(
-            np.ascontiguousarray(proj.transpose(3, 2, 0, 1)), uv, w, cam, threshold[cam], min_common
-        )
-
-
-def _track_affinities_p(
-    projp: np.ndarray, uv: np.ndarray, w: np.ndarray, cam: np.ndarray, thr_det: np.ndarray, min_common: int
-) -> np.ndarray:
-    """:func:`track_affinities` with the projections in the planar layout ``projp`` (2, C, T, 17)
-    and the threshold of each detection ``thr_det`` (D,); no error-state handling."""
-    d = projp[:, cam]  # (2, D, T, 17)
-    d -= uv.transpose(2, 0, 1)[:, :, None, :]
-    d *= d
-    dist = d[0]
-    dist += d[1]
-    np.sqrt(dist, out=dist)  # (D, T, 17), NaN where the track joint is unknown
-    wk = w[:, None, :] * (dist == dist)  # weights of the comparable joints
-    aff = dist / thr_det[:, None, None]
-    np.subtract(1.0, aff, out=aff)
-    np.fmax(aff, 0.0, out=aff)  # 0 where unknown (NaN)
-    S = np.empty((3,) + wk.shape)
-    np.multiply(wk, aff, out=S[0])
-    S[1] = wk
-    np.not_equal(wk, 0.0, out=S[2])
-    num, den, n = np.add.reduce(S, -1)
-    return np.where(n >= min_common, num / den, 0.0)
+        dist = np.sqrt(np.einsum("dtjk,dtjk->dtj", d, d))  # NaN where the track's joint is unknown
+        wk = w[:, None, :] * (dist == dist)  # weights of the comparable joints
+        aff = np.fmax(1.0 - dist / threshold[cam][:, None, None], 0.0)  # 0 where unknown
+        num = np.einsum("dtj,dtj->dt", wk, aff)
+        return np.where((wk != 0).sum(-1) >= min_common, num / wk.sum(-1), 0.0)
 
 
 def assign_to_tracks(

@@ -20,17 +20,22 @@ No rclpy import here: :meth:`Camera.from_camera_info` duck-types the message.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
-import cv2
 import numpy as np
+from numba import njit
 
 __all__ = [
     "DISTORTION_MODELS",
+    "LENS_SIZE",
     "Camera",
     "nearest_rotation",
+    "project_pixels",
     "rotation_error",
+    "stack_lenses",
+    "undistort_pixels",
 ]
 
 #: Accepted coefficient counts per distortion model.
@@ -44,12 +49,11 @@ _MODEL_ALIASES = {"fisheye": "equidistant", "": "plumb_bob", "none": "plumb_bob"
 #: Tolerance on ``max|R R^T - I|`` and ``|det R - 1|`` accepted by :class:`Camera`.
 ROTATION_TOL = 1e-6
 
-# Undistortion: Newton refinement stops at this residual in normalised units (~1e-9 px at f=1000);
+# Undistortion: Newton iterations stop at this residual in normalised units (~1e-10 px at f=1000);
 # a point whose residual stays above _UNDISTORT_FAIL (outside the model's invertible region) is NaN.
 _NEWTON_TOL = 1e-13
-_NEWTON_ITERS = 20
+_NEWTON_ITERS = 40
 _UNDISTORT_FAIL = 1e-8
-_EYE3 = np.eye(3)
 
 
 def rotation_error(R: np.ndarray) -> float:
@@ -105,6 +109,163 @@ def _tilt_matrix(tau_x: float, tau_y: float) -> np.ndarray:
     return proj_z @ rot_xy
 
 
+# ------------------------------------------------------------------ compiled lens kernels
+# One row of floats per camera (``Camera.lens``, stacked by :func:`stack_lenses`): fx, fy, cx, cy,
+# skew, model (0 no distortion, 1 pinhole with distortion, 2 equidistant), the 14 OpenCV
+# coefficients (k1, k2, p1, p2, k3, k4, k5, k6, s1..s4, tauX, tauY; fisheye: k1..k4 first),
+# tilt flag, tilt matrix (3x3 row-major). numba compiles these once per machine (cache=True).
+LENS_SIZE = 30
+
+
+@njit(cache=True, inline="always")
+def _distort(x: float, y: float, p: np.ndarray) -> tuple[float, float]:
+    """Normalised ideal -> normalised distorted coordinates of lens row ``p``."""
+    model = p[5]
+    if model == 0.0:
+        return x, y
+    if model == 2.0:
+        r = math.sqrt(x * x + y * y)
+        if r <= 1e-12:
+            return x, y
+        th = math.atan(r)
+        t2 = th * th
+        s = th * (1.0 + t2 * (p[6] + t2 * (p[7] + t2 * (p[8] + t2 * p[9])))) / r
+        return x * s, y * s
+    r2 = x * x + y * y
+    radial = (1.0 + r2 * (p[6] + r2 * (p[7] + r2 * p[10]))) / (1.0 + r2 * (p[11] + r2 * (p[12] + r2 * p[13])))
+    xy2 = 2.0 * x * y
+    r4 = r2 * r2
+    xd = x * radial + p[8] * xy2 + p[9] * (r2 + 2.0 * x * x) + p[14] * r2 + p[15] * r4
+    yd = y * radial + p[8] * (r2 + 2.0 * y * y) + p[9] * xy2 + p[16] * r2 + p[17] * r4
+    if p[20] != 0.0:
+        w = p[27] * xd + p[28] * yd + p[29]
+        xd, yd = (p[21] * xd + p[22] * yd + p[23]) / w, (p[24] * xd + p[25] * yd + p[26]) / w
+    return xd, yd
+
+
+@njit(cache=True)
+def _project_kernel(X: np.ndarray, Rt: np.ndarray, lens: np.ndarray, distort: bool) -> np.ndarray:
+    """World points X (M, 3) -> pixels (M, C, 2) in every camera (raw with ``distort``, else
+    ideal); NaN on or behind the image plane and for non-finite X."""
+    M, C = X.shape[0], Rt.shape[0]
+    out = np.empty((M, C, 2))
+    for m in range(M):
+        for c in range(C):
+            E = Rt[c]
+            z = E[2, 0] * X[m, 0] + E[2, 1] * X[m, 1] + E[2, 2] * X[m, 2] + E[2, 3]
+            if not z > 0.0:
+                out[m, c, 0] = out[m, c, 1] = np.nan
+                continue
+            x = (E[0, 0] * X[m, 0] + E[0, 1] * X[m, 1] + E[0, 2] * X[m, 2] + E[0, 3]) / z
+            y = (E[1, 0] * X[m, 0] + E[1, 1] * X[m, 1] + E[1, 2] * X[m, 2] + E[1, 3]) / z
+            p = lens[c]
+            if distort:
+                x, y = _distort(x, y, p)
+            out[m, c, 0] = p[0] * x + p[4] * y + p[2]
+            out[m, c, 1] = p[1] * y + p[3]
+    return out
+
+
+@njit(cache=True)
+def _invert(xd: float, yd: float, p: np.ndarray) -> tuple[float, float]:
+    """Normalised distorted -> ideal coordinates of lens row ``p`` (NaN where not invertible)."""
+    if p[5] == 0.0:
+        return xd, yd
+    if p[5] == 2.0:  # equidistant: theta_d(theta) is radial, invert it in 1D
+        rd = math.sqrt(xd * xd + yd * yd)
+        x, y = xd, yd
+        if rd > 1e-12:
+            th = min(rd, 1.5)
+            for _ in range(30):
+                t2 = th * th
+                f = th * (1.0 + t2 * (p[6] + t2 * (p[7] + t2 * (p[8] + t2 * p[9])))) - rd
+                df = 1.0 + t2 * (3.0 * p[6] + t2 * (5.0 * p[7] + t2 * (7.0 * p[8] + t2 * 9.0 * p[9])))
+                if not df > 0.0:
+                    break
+                th -= f / df
+                if abs(f) < 1e-15:
+                    break
+            if not 0.0 <= th < 0.5 * math.pi - 1e-6:
+                return np.nan, np.nan
+            s = math.tan(th) / rd
+            x, y = xd * s, yd * s
+    else:  # pinhole: damped Newton, central-difference Jacobian
+        x, y = xd, yd
+        h = 1e-7
+        fx, fy = _distort(x, y, p)
+        rx, ry = xd - fx, yd - fy
+        res = max(abs(rx), abs(ry))
+        for _ in range(_NEWTON_ITERS):
+            if not res >= _NEWTON_TOL:
+                break
+            ax, ay = _distort(x + h, y, p)
+            bx, by = _distort(x - h, y, p)
+            cx, cy = _distort(x, y + h, p)
+            dx, dy = _distort(x, y - h, p)
+            j11, j21 = (ax - bx) / (2 * h), (ay - by) / (2 * h)
+            j12, j22 = (cx - dx) / (2 * h), (cy - dy) / (2 * h)
+            det = j11 * j22 - j12 * j21
+            sx = (j22 * rx - j12 * ry) / det
+            sy = (j11 * ry - j21 * rx) / det
+            step = 1.0
+            for _ in range(12):  # halve the step until the residual decreases
+                nx, ny = x + step * sx, y + step * sy
+                fx, fy = _distort(nx, ny, p)
+                nrx, nry = xd - fx, yd - fy
+                nres = max(abs(nrx), abs(nry))
+                if nres < res:
+                    break
+                step *= 0.5
+            if not nres < res:
+                break
+            x, y, rx, ry, res = nx, ny, nrx, nry, nres
+    fx, fy = _distort(x, y, p)
+    if not max(abs(xd - fx), abs(yd - fy)) < _UNDISTORT_FAIL or not max(abs(x), abs(y)) < 1e6:
+        return np.nan, np.nan
+    return x, y
+
+
+@njit(cache=True)
+def _undistort_kernel(uv: np.ndarray, cam: np.ndarray, lens: np.ndarray, normalized: bool) -> np.ndarray:
+    """Raw pixels uv (N, 2) of cameras ``cam`` (N,) -> ideal pixels (N, 2) (ideal normalised
+    coordinates with ``normalized``); NaN where not invertible or not finite."""
+    out = np.empty_like(uv)
+    for i in range(uv.shape[0]):
+        p = lens[cam[i]]
+        yd = (uv[i, 1] - p[3]) / p[1]
+        xd = (uv[i, 0] - p[2] - p[4] * yd) / p[0]
+        if not (math.isfinite(xd) and math.isfinite(yd)):
+            out[i, 0] = out[i, 1] = np.nan
+            continue
+        x, y = _invert(xd, yd, p)
+        if normalized:
+            out[i, 0], out[i, 1] = x, y
+        else:
+            out[i, 0] = p[0] * x + p[4] * y + p[2]
+            out[i, 1] = p[1] * y + p[3]
+    return out
+
+
+def stack_lenses(cameras: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Lens rows (C, LENS_SIZE) and extrinsics ``[R | t]`` (C, 3, 4) of cameras, for
+    :func:`project_pixels` and :func:`undistort_pixels`."""
+    return (np.ascontiguousarray(np.stack([c.lens for c in cameras])),
+            np.ascontiguousarray(np.stack([c.extrinsics for c in cameras])))
+
+
+def project_pixels(lens: np.ndarray, Rt: np.ndarray, X: np.ndarray) -> np.ndarray:
+    """World points X (M, 3) metres -> raw (distorted) pixels (M, C, 2) in every camera of
+    :func:`stack_lenses`; NaN on or behind the image plane."""
+    return _project_kernel(np.ascontiguousarray(X, dtype=float), Rt, lens, True)
+
+
+def undistort_pixels(lens: np.ndarray, cam: np.ndarray, uv: np.ndarray) -> np.ndarray:
+    """Raw pixels uv (N, 2) seen by cameras ``cam`` (N,) (indices into :func:`stack_lenses`'
+    rows) -> ideal pixels (N, 2), all cameras in one call; NaN where not invertible."""
+    return _undistort_kernel(np.ascontiguousarray(uv, dtype=float), np.ascontiguousarray(cam, dtype=np.intp),
+                             lens, False)
+
+
 class Camera:
     """One calibrated camera.
 
@@ -121,8 +282,7 @@ class Camera:
     :meth:`with_pose` to derive modified copies. Invalid values raise ValueError naming the camera.
     """
 
-    __slots__ = ("_K", "_R", "_dist", "_model", "_name", "_t", "_width", "_height", "_d14", "_tilt",
-                 "_kf", "_rational", "_prism")
+    __slots__ = ("_K", "_R", "_dist", "_model", "_name", "_t", "_width", "_height", "_d14", "_lens", "_Rt")
 
     def __init__(
         self,
@@ -201,10 +361,15 @@ class Camera:
         d14 = np.zeros(14)
         d14[: dist.size] = dist
         self._d14 = d14
-        self._tilt = _tilt_matrix(d14[12], d14[13]) if (d14[12] or d14[13]) else None
-        self._rational = bool(np.any(d14[5:8]))
-        self._prism = bool(np.any(d14[8:12]))
-        self._kf = tuple(float(v) for v in (K[0, 0], K[1, 1], K[0, 2], K[1, 2], K[0, 1]))
+        lens = np.zeros(LENS_SIZE)
+        lens[:5] = K[0, 0], K[1, 1], K[0, 2], K[1, 2], K[0, 1]
+        lens[5] = 2.0 if model == "equidistant" else 1.0 if np.any(dist) else 0.0
+        lens[6:20] = d14
+        if d14[12] or d14[13]:
+            lens[20] = 1.0
+            lens[21:30] = _tilt_matrix(d14[12], d14[13]).ravel()
+        self._lens = _readonly(lens)
+        self._Rt = _readonly(np.hstack([self._R, self._t[:, None]]))
 
     # ------------------------------------------------------------------ properties
     @property
@@ -261,51 +426,16 @@ class Camera:
         """(3,) camera centre in world coordinates, metres: ``-R^T t``."""
         return -self._R.T @ self._t
 
-    # ------------------------------------------------------------------ distortion core
-    def _distort(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Normalised ideal coordinates -> normalised distorted coordinates (same shapes)."""
-        d = self._d14
-        if self._model == "equidistant":
-            r = np.hypot(x, y)
-            theta = np.arctan(r)
-            t2 = theta * theta
-            theta_d = theta * (1 + t2 * (d[0] + t2 * (d[1] + t2 * (d[2] + t2 * d[3]))))
-            with np.errstate(invalid="ignore", divide="ignore"):
-                scale = np.where(r > 1e-12, theta_d / np.where(r > 1e-12, r, 1.0), 1.0)
-            return x * scale, y * scale
-        k1, k2, p1, p2, k3, k4, k5, k6, s1, s2, s3, s4 = d[:12].tolist()
-        r2 = x * x + y * y
-        radial = 1 + r2 * (k1 + r2 * (k2 + r2 * k3))
-        if self._rational:
-            radial = radial / (1 + r2 * (k4 + r2 * (k5 + r2 * k6)))
-        xy2 = 2 * x * y
-        xd = x * radial + p1 * xy2 + p2 * (r2 + 2 * x * x)
-        yd = y * radial + p1 * (r2 + 2 * y * y) + p2 * xy2
-        if self._prism:
-            r4 = r2 * r2
-            xd = xd + s1 * r2 + s2 * r4
-            yd = yd + s3 * r2 + s4 * r4
-        if self._tilt is not None:
-            T = self._tilt
-            w = T[2, 0] * xd + T[2, 1] * yd + T[2, 2]
-            xd, yd = (T[0, 0] * xd + T[0, 1] * yd + T[0, 2]) / w, (T[1, 0] * xd + T[1, 1] * yd + T[1, 2]) / w
-        return xd, yd
+    # ------------------------------------------------------------------ lens kernels
+    @property
+    def lens(self) -> np.ndarray:
+        """(LENS_SIZE,) lens row of the compiled kernels (:func:`stack_lenses`; read-only)."""
+        return self._lens
 
-    def _to_pixels(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-        fx, fy, cx, cy, skew = self._kf
-        out = np.empty(np.shape(x) + (2,))
-        out[..., 0] = fx * x + cx
-        if skew:
-            out[..., 0] += skew * y
-        out[..., 1] = fy * y + cy
-        return out
-
-    def _to_normalized(self, uv: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        fx, fy, cx, cy, skew = self._kf
-        y = (uv[..., 1] - cy) / fy
-        if skew:
-            return (uv[..., 0] - cx - skew * y) / fx, y
-        return (uv[..., 0] - cx) / fx, y
+    @property
+    def extrinsics(self) -> np.ndarray:
+        """(3,4) ``[R | t]`` world -> camera, metres (read-only)."""
+        return self._Rt
 
     # ------------------------------------------------------------------ projection
     def project(self, X: Any) -> np.ndarray:
@@ -316,121 +446,35 @@ class Camera:
         X = np.asarray(X, dtype=float)
         if X.shape[-1:] != (3,):
             raise ValueError(f"camera {self._name!r}: project() needs shape (..., 3), got {X.shape}")
-        x, y = self._normalized(X)
-        if self.has_distortion:
-            with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-                x, y = self._distort(x, y)
-        return self._to_pixels(x, y)
-
-    def _normalized(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """World points (..., 3) -> ideal normalised x/z, y/z (...); NaN where z <= 0."""
-        xc = X @ self._R.T
-        xc += self._t
-        z = xc[..., 2]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            inv = np.asarray(1.0 / z)
-            inv[~(z > 0)] = np.nan
-            return xc[..., 0] * inv, xc[..., 1] * inv
+        out = _project_kernel(np.ascontiguousarray(X.reshape(-1, 3)), self._Rt[None], self._lens[None], True)
+        return out.reshape(X.shape[:-1] + (2,))
 
     def project_ideal(self, X: Any) -> np.ndarray:
         """World points (..., 3) -> ideal (undistorted) pixels (..., 2); NaN behind the camera."""
         X = np.asarray(X, dtype=float)
         if X.shape[-1:] != (3,):
             raise ValueError(f"camera {self._name!r}: project_ideal() needs shape (..., 3), got {X.shape}")
-        return self._to_pixels(*self._normalized(X))
+        out = _project_kernel(np.ascontiguousarray(X.reshape(-1, 3)), self._Rt[None], self._lens[None], False)
+        return out.reshape(X.shape[:-1] + (2,))
 
     # ------------------------------------------------------------------ undistortion
-    def undistort_normalized(self, uv: Any) -> np.ndarray:
-        """Raw pixels (..., 2) -> ideal normalised coordinates ``(x/z, y/z)`` (..., 2).
-
-        Initial guess from OpenCV (``cv2.undistortPoints`` / ``cv2.fisheye.undistortPoints``),
-        refined by Newton iterations on this class's own distortion function, so that
-        ``undistort(project(X))`` reproduces the ideal projection to ~1e-9 px. Points where the
-        distortion cannot be inverted (outside the model's valid region) and non-finite inputs
-        give NaN.
-        """
-        x, y = self._undistort_xy(uv)
-        out = np.empty(x.shape + (2,))
-        out[..., 0] = x
-        out[..., 1] = y
-        return out
-
-    def _undistort_xy(self, uv: Any) -> tuple[np.ndarray, np.ndarray]:
-        """Raw pixels (..., 2) -> ideal normalised ``x``, ``y`` arrays of shape (...)."""
+    def _undistort(self, uv: Any, normalized: bool) -> np.ndarray:
         uv = np.asarray(uv, dtype=float)
         if uv.shape[-1:] != (2,):
             raise ValueError(f"camera {self._name!r}: undistort() needs shape (..., 2), got {uv.shape}")
-        xd, yd = self._to_normalized(uv)
-        if not self.has_distortion:
-            return xd, yd
-        lead = uv.shape[:-1]
-        xd, yd = xd.reshape(-1), yd.reshape(-1)
-        ok = np.isfinite(xd) & np.isfinite(yd)
-        all_ok = bool(ok.all())
-        if not all_ok:
-            xd, yd = xd[ok], yd[ok]
-        if xd.size:
-            x, y = self._invert_distortion(xd, yd)
-        else:
-            x, y = xd, yd
-        if not all_ok:
-            xs, ys = np.full(ok.shape, np.nan), np.full(ok.shape, np.nan)
-            xs[ok], ys[ok] = x, y
-            x, y = xs, ys
-        return x.reshape(lead), y.reshape(lead)
+        flat = np.ascontiguousarray(uv.reshape(-1, 2))
+        out = _undistort_kernel(flat, np.zeros(flat.shape[0], dtype=np.intp), self._lens[None], normalized)
+        return out.reshape(uv.shape)
 
-    def _invert_distortion(self, xd: np.ndarray, yd: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Distorted -> ideal normalised coordinates for finite flat arrays (NaN where not invertible)."""
-        # Initial guess from OpenCV in normalised coordinates (K = I).
-        pts = np.empty((xd.size, 1, 2))
-        pts[:, 0, 0] = xd
-        pts[:, 0, 1] = yd
-        crit = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 100, 1e-14)
-        eye = _EYE3
-        if self._model == "equidistant":
-            guess = cv2.fisheye.undistortPoints(pts, eye, self._d14[:4], R=eye, P=eye, criteria=crit)
-        else:
-            guess = cv2.undistortPoints(pts, eye, self._dist, R=eye, P=eye, criteria=crit)
-        x, y = guess[:, 0, 0].copy(), guess[:, 0, 1].copy()
-        bad = ~(np.maximum(np.abs(x), np.abs(y)) < 1e3)
-        if bad.any():
-            x[bad], y[bad] = xd[bad], yd[bad]
+    def undistort_normalized(self, uv: Any) -> np.ndarray:
+        """Raw pixels (..., 2) -> ideal normalised coordinates ``(x/z, y/z)`` (..., 2).
 
-        # Newton refinement (central-difference Jacobian, vectorised 2x2 solves) on the points that
-        # OpenCV's fixed-point iteration left short of the tolerance (usually none or few).
-        h = 1e-7
-        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-            fx, fy = self._distort(x, y)
-            rx, ry = xd - fx, yd - fy
-            for _ in range(_NEWTON_ITERS):
-                act = np.flatnonzero(
-                    ~(np.maximum(np.abs(rx), np.abs(ry)) < _NEWTON_TOL) & np.isfinite(x) & np.isfinite(y)
-                )
-                if act.size == 0:
-                    break
-                xa, ya = x[act], y[act]
-                ax, ay = self._distort(xa + h, ya)
-                bx, by = self._distort(xa - h, ya)
-                cx_, cy_ = self._distort(xa, ya + h)
-                dx_, dy_ = self._distort(xa, ya - h)
-                j11 = (ax - bx) / (2 * h)
-                j21 = (ay - by) / (2 * h)
-                j12 = (cx_ - dx_) / (2 * h)
-                j22 = (cy_ - dy_) / (2 * h)
-                det = j11 * j22 - j12 * j21
-                rxa, rya = rx[act], ry[act]
-                x[act] = xa + (j22 * rxa - j12 * rya) / det
-                y[act] = ya + (-j21 * rxa + j11 * rya) / det
-                fxa, fya = self._distort(x[act], y[act])
-                rx[act] = xd[act] - fxa
-                ry[act] = yd[act] - fya
-            fail = ~(np.maximum(np.abs(rx), np.abs(ry)) < _UNDISTORT_FAIL)
-            if self._model == "equidistant":
-                fail |= np.maximum(np.abs(x), np.abs(y)) > 1e6  # theta -> 90 deg
-        if fail.any():
-            x[fail] = np.nan
-            y[fail] = np.nan
-        return x, y
+        Damped Newton iterations on the distortion function (an exact 1D inversion of the angle
+        for the fisheye model) to ~1e-13 normalised units, i.e. ``undistort(project(X))``
+        reproduces the ideal projection to ~1e-9 px. Points where the distortion cannot be
+        inverted (outside the model's valid region) and non-finite inputs give NaN.
+        """
+        return self._undistort(uv, True)
 
     def undistort(self, uv: Any) -> np.ndarray:
         """Raw (distorted) pixels (..., 2) -> ideal pixels (..., 2) with the same ``K``.
@@ -438,8 +482,7 @@ class Camera:
         The result is consistent with :attr:`projection_matrix`: for a world point ``X``,
         ``undistort(project(X))`` equals the dehomogenised ``projection_matrix @ [X, 1]``.
         """
-        x, y = self._undistort_xy(uv)
-        return self._to_pixels(x, y)
+        return self._undistort(uv, False)
 
     def rays(self, uv: Any) -> np.ndarray:
         """Raw pixels (..., 2) -> unit viewing directions in the world frame (..., 3).

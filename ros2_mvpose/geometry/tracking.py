@@ -209,7 +209,6 @@ class Tracker:
             self._vel = np.zeros((0, 3))
             self._stamps = np.zeros(0)
             self._common_stamp = None
-        self._steady_hints = np.arange(len(tr))
 
     def predict(self, stamp: float) -> np.ndarray:
         """(T, 17, 3) constant-velocity predictions of the live tracks (order of :attr:`tracks`), metres.
@@ -248,14 +247,6 @@ class Tracker:
         N = poses.shape[0]
         tracks = self.tracks
         T = len(tracks)
-        if (
-            N == T
-            and T
-            and hints is not None
-            and self._common_stamp is not None
-            and (hints is self._steady_hints or (hints == self._steady_hints).all())
-        ):
-            return self._update_steady(poses, float(stamp), strong)
         out: list[Track | None] = [None] * N
         matched = np.zeros(T, dtype=bool)
         taken = np.zeros(N, dtype=bool)
@@ -346,88 +337,6 @@ class Tracker:
             self._stamps[rows] = stamp
             self._common_stamp = stamp  # every track was matched
         return out
-
-    def _update_steady(
-        self, poses: np.ndarray, stamp: float, strong: np.ndarray | None
-    ) -> list[Track | None]:
-        """:meth:`update` when pose i is hinted to track i for every track (no births, no deaths)
-        and the tracks share one last stamp: the same arithmetic with fewer array operations."""
-        tracks = self.tracks
-        new = poses.copy()  # the tracks' state must not alias the caller's array
-        # Centroid velocity over the joints known in both skeletons, smoothed (EMA 0.5).
-        diff = new - self._last
-        fin = diff[..., 0] == diff[..., 0]
-        cnt = np.add.reduce(fin, -1)
-        dt = stamp - self._common_stamp
-        vel = self._vel
-        if dt > 0:
-            v = np.add.reduce(np.where(fin[..., None], diff, 0.0), 1) / (cnt * dt)[:, None]
-            upd = 0.5 * vel + 0.5 * v
-            vel = upd if cnt.all() else np.where((cnt > 0)[:, None], upd, vel)
-        n_init = self.n_init
-        strong_l = None if strong is None else np.asarray(strong, dtype=bool).tolist()
-        out: list[Track | None] = [None] * len(tracks)
-        for k, trk in enumerate(tracks):
-            trk.velocity = vel[k]
-            x = new[k]
-            trk.joints = x
-            trk.last_stamp = stamp
-            trk.hits += 1
-            trk.output = trk.filter(x, stamp) if trk.filter is not None else x
-            if strong_l is None or strong_l[k]:
-                trk.strong = True
-            if trk.id is None and trk.hits >= (n_init if trk.strong else 2 * n_init):
-                trk.id = self._new_id()
-            if trk.id is not None:
-                out[k] = trk
-        self._frames += 1
-        self._last = new
-        self._vel = vel if vel is not self._vel else vel.copy()
-        self._stamps.fill(stamp)
-        self._common_stamp = stamp
-        return out
-
-    def _update_one(self, pose: np.ndarray, stamp: float, strong: bool) -> Track | None:
-        """:meth:`_update_steady` for exactly one track: ``pose`` (17, 3) metres, hinted to it.
-
-        Same arithmetic on (17, 3) instead of (1, 17, 3) arrays. Returns the track when it is
-        confirmed, else None.
-        """
-        trk = self.tracks[0]
-        new = pose.copy()  # the track's state must not alias the caller's array
-        diff = new - self._last[0]
-        dt = stamp - self._common_stamp
-        vel = self._vel[0]
-        if dt > 0:
-            # Centroid velocity over the joints known in both skeletons, smoothed (EMA 0.5), in
-            # Python floats: the same IEEE operations as _update_steady on (3,) arrays.
-            sx, sy, sz = np.add.reduce(diff, 0).tolist()
-            cnt = diff.shape[0]
-            if not math.isfinite(sx):  # maybe some joint unknown in either skeleton
-                fin = diff[:, 0] == diff[:, 0]
-                if np.count_nonzero(fin) < cnt:
-                    cnt = np.count_nonzero(fin)
-                    sx, sy, sz = np.add.reduce(np.where(fin[:, None], diff, 0.0), 0).tolist()
-            if cnt:
-                q = cnt * dt
-                vx, vy, vz = vel.tolist()
-                vel = np.array([0.5 * vx + 0.5 * (sx / q), 0.5 * vy + 0.5 * (sy / q),
-                                0.5 * vz + 0.5 * (sz / q)])
-                self._vel = vel[None]
-        trk.velocity = vel
-        trk.joints = new
-        trk.last_stamp = stamp
-        trk.hits += 1
-        trk.output = trk.filter(new, stamp) if trk.filter is not None else new
-        if strong:
-            trk.strong = True
-        if trk.id is None and trk.hits >= (self.n_init if trk.strong else 2 * self.n_init):
-            trk.id = self._new_id()
-        self._frames += 1
-        self._last = new[None]
-        self._stamps.fill(stamp)
-        self._common_stamp = stamp
-        return trk if trk.id is not None else None
 
     def _new_id(self) -> int:
         i = self._next_id

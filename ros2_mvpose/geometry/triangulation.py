@@ -1,4 +1,4 @@
-"""Confidence-weighted, outlier-robust multi-view triangulation (pure numpy, vectorised).
+"""Confidence-weighted, outlier-robust multi-view triangulation (compiled kernels).
 
 Conventions: ``P`` is a stack of (C, 3, 4) projection matrices ``K [R | t]`` mapping world points
 (metres) to homogeneous *ideal* (undistorted) pixels with a positive third coordinate in front
@@ -6,30 +6,30 @@ of the camera; ``uv`` holds ideal pixel observations (M, C, 2) for M points (peo
 flattened) seen by C cameras; ``w`` (M, C) are non-negative weights (2D scores), 0 = not seen.
 
 Method: a linear (DLT) least-squares fit whose rows ``u P3 - P1``, ``v P3 - P2`` are normalised to
-unit length and weighted by the score, and by the inverse depth when a depth estimate is at hand
-(which turns the algebraic residual into a reprojection error in pixels). It is solved through
-the 3x3 normal equations of the inhomogeneous form (points are never at infinity here): they
-are linear in six per-view terms, so M points cost one (12, 6C) x (6C, M) matrix product and a
-closed-form 3x3 inverse -- a handful of numpy calls for all people and joints at once.
+unit length (of their first three entries) and weighted by the score, and by the inverse depth
+when a depth estimate is at hand (which turns the algebraic residual into a reprojection error in
+pixels). It is solved through the 3x3 normal equations of the inhomogeneous form (points are
+never at infinity here); (nearly) singular systems (parallel rays) give NaN.
 
 Outliers: a point whose all-view fit leaves a view off by more than half the ``threshold`` (or
 behind a camera) goes through RANSAC over all view pairs (every pair is a hypothesis, scored
-MSAC-style by the score-weighted truncated squared reprojection error), then its consensus set
-(views within ``threshold`` pixels) is refitted until stable.
-A point supported by fewer than ``min_views`` consistent views is NaN: never a guess.
+MSAC-style by the score-weighted truncated squared reprojection error; an expected position,
+e.g. a tracked joint, counts like one more view), then its consensus set (views within
+``threshold`` pixels) is refitted until stable. Without a depth estimate the fit is redone once
+with inverse-depth weights from the first fit. A point supported by fewer than ``min_views``
+consistent views is NaN: never a guess.
+
+The per-point loops are numba kernels (compiled once per machine, ``cache=True``), one call for
+all people, joints and cameras.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
-from itertools import combinations
 
 import numpy as np
-
-try:  # numpy's C einsum without the Python wrapper (a few microseconds per call on small arrays)
-    from numpy._core.multiarray import c_einsum as _einsum
-except ImportError:  # pragma: no cover - other numpy layouts
-    _einsum = np.einsum
+from numba import njit
 
 __all__ = [
     "TriangulationResult",
@@ -41,20 +41,6 @@ __all__ = [
 
 # Relative determinant below which the normal equations count as singular (parallel rays).
 _SINGULAR = 1e-12
-
-# Gather indices of the cofactors of a row-major 3x3 matrix: cof = A[I0] * A[I1] - A[I2] * A[I3].
-_COF = np.array(
-    [
-        [4, 5, 3, 2, 0, 1, 1, 2, 0],
-        [8, 6, 7, 7, 8, 6, 5, 3, 4],
-        [5, 3, 4, 1, 2, 0, 2, 0, 1],
-        [7, 8, 6, 8, 6, 7, 4, 5, 3],
-    ]
-)
-# One gather for the fast solve: the cofactor operands (36) and, per row j, (b_j, A_j0) (6). The
-# normal matrix A is symmetric, so det A = sum_j cof_0j A_j0 comes out of the same product as
-# cof @ b.
-_GATHER = np.concatenate([_COF.ravel(), [9, 0, 10, 3, 11, 6]])
 
 
 @dataclass
@@ -80,13 +66,226 @@ class TriangulationResult:
         return total / np.where(self.n_views > 0, self.n_views, np.nan)
 
 
-class Triangulator:
-    """Precomputed linear algebra for one rig's projection matrices P (C, 3, 4).
+# ------------------------------------------------------------------ kernels (one point)
+@njit(cache=True)
+def _dlt(P: np.ndarray, uv: np.ndarray, w: np.ndarray, depth: np.ndarray, X: np.ndarray) -> bool:
+    """Weighted DLT of one point: uv (C, 2), w (C,) (0 = unused), depth (C,) (weights w / depth;
+    ones for none). Writes X (3,); False (X NaN) when (nearly) singular."""
+    a00 = a01 = a02 = a11 = a12 = a22 = b0 = b1 = b2 = 0.0
+    for c in range(P.shape[0]):
+        if w[c] == 0.0:
+            continue
+        wd = w[c] / depth[c]
+        ww = wd * wd
+        for k in range(2):
+            q = uv[c, k]
+            r0 = q * P[c, 2, 0] - P[c, k, 0]
+            r1 = q * P[c, 2, 1] - P[c, k, 1]
+            r2 = q * P[c, 2, 2] - P[c, k, 2]
+            r3 = q * P[c, 2, 3] - P[c, k, 3]
+            s = ww / (r0 * r0 + r1 * r1 + r2 * r2)
+            a00 += s * r0 * r0
+            a01 += s * r0 * r1
+            a02 += s * r0 * r2
+            a11 += s * r1 * r1
+            a12 += s * r1 * r2
+            a22 += s * r2 * r2
+            b0 -= s * r0 * r3
+            b1 -= s * r1 * r3
+            b2 -= s * r2 * r3
+    c00 = a11 * a22 - a12 * a12
+    c01 = a02 * a12 - a01 * a22
+    c02 = a01 * a12 - a02 * a11
+    det = a00 * c00 + a01 * c01 + a02 * c02
+    tr = a00 + a11 + a22
+    if not det > _SINGULAR * tr * tr * tr:
+        X[0] = X[1] = X[2] = np.nan
+        return False
+    c11 = a00 * a22 - a02 * a02
+    c12 = a01 * a02 - a00 * a12
+    c22 = a00 * a11 - a01 * a01
+    X[0] = (c00 * b0 + c01 * b1 + c02 * b2) / det
+    X[1] = (c01 * b0 + c11 * b1 + c12 * b2) / det
+    X[2] = (c02 * b0 + c12 * b1 + c22 * b2) / det
+    return True
 
-    The normal equations of the row-normalised, weighted DLT are linear in ``(u^2 s1, v^2 s2,
-    u s1, v s2, s1, s2)`` per view (``s`` = squared row weight over squared row norm), so for M
-    points they are one (12, 6C) x (6C, M) matrix product followed by a closed-form 3x3 solve.
-    """
+
+@njit(cache=True)
+def _errors2(P: np.ndarray, X: np.ndarray, uv: np.ndarray, e2: np.ndarray, z: np.ndarray) -> None:
+    """Squared reprojection errors e2 (C,) px^2 (inf behind a camera or for NaN X) and depths
+    z (C,) of point X (3,) against uv (C, 2)."""
+    for c in range(P.shape[0]):
+        h0 = P[c, 0, 0] * X[0] + P[c, 0, 1] * X[1] + P[c, 0, 2] * X[2] + P[c, 0, 3]
+        h1 = P[c, 1, 0] * X[0] + P[c, 1, 1] * X[1] + P[c, 1, 2] * X[2] + P[c, 1, 3]
+        h2 = P[c, 2, 0] * X[0] + P[c, 2, 1] * X[1] + P[c, 2, 2] * X[2] + P[c, 2, 3]
+        z[c] = h2
+        if h2 > 0.0:
+            du, dv = h0 / h2 - uv[c, 0], h1 / h2 - uv[c, 1]
+            e2[c] = du * du + dv * dv
+        else:
+            e2[c] = np.inf
+
+
+@njit(cache=True)
+def _ransac(P, uv, w, thr2, prior, prior_scale, mask) -> None:  # noqa: ANN001
+    """Best inlier mask (C,) of one point over all two-view hypotheses (all False if none).
+
+    Hypotheses (unit weights on the pair) are scored MSAC-style, ``sum_c w_c min(e_c^2 / thr_c^2,
+    1)`` (lower is better); ``prior`` (3,) (NaN = none) with ``prior_scale`` pixels per world unit
+    adds ``min(d^2 / mean thr^2, 1)`` for the hypothesis' distance d (in pixels) to it."""
+    C = P.shape[0]
+    ones = np.ones(C)
+    pw = np.zeros(C)
+    Xh = np.empty(3)
+    e2 = np.empty(C)
+    z = np.empty(C)
+    mean_thr2 = thr2.mean()
+    best = np.inf
+    mask[:] = False
+    for a in range(C):
+        if w[a] == 0.0:
+            continue
+        for b in range(a + 1, C):
+            if w[b] == 0.0:
+                continue
+            pw[a] = pw[b] = 1.0
+            _dlt(P, uv, pw, ones, Xh)
+            pw[a] = pw[b] = 0.0
+            _errors2(P, Xh, uv, e2, z)
+            if not (e2[a] < thr2[a] and e2[b] < thr2[b]):
+                continue
+            cost = 0.0
+            for c in range(C):
+                r = e2[c] / thr2[c]
+                cost += w[c] * (r if (w[c] > 0.0 and r < 1.0) else 1.0)
+            d0, d1, d2 = Xh[0] - prior[0], Xh[1] - prior[1], Xh[2] - prior[2]
+            rp = (d0 * d0 + d1 * d1 + d2 * d2) * prior_scale * prior_scale / mean_thr2
+            if rp == rp:  # a prior is known
+                cost += min(rp, 1.0)
+            if cost < best:
+                best = cost
+                for c in range(C):
+                    mask[c] = w[c] > 0.0 and e2[c] < thr2[c]
+
+
+@njit(cache=True)
+def _robust_kernel(P, uv, w_in, thr2, min_views, depth_in, depth_weighting, prior, prior_scale):  # noqa: ANN001
+    """Robust fit of M points (module docstring): uv (M, C, 2), w_in and depth_in (M, C) (a
+    point uses its depths when they are finite and > 0 for every usable view), thr2 (C,) px^2,
+    prior (M, 3) and prior_scale (M,) (NaN = none). Returns points (M, 3), inliers (M, C),
+    errors (M, C) ideal px (NaN outside the inliers) and n_views (M,)."""
+    M, C = w_in.shape
+    X = np.empty((M, 3))
+    inl = np.zeros((M, C), dtype=np.bool_)
+    err = np.full((M, C), np.nan)
+    nv = np.zeros(M, dtype=np.int64)
+    w = np.empty(C)
+    wm = np.empty(C)
+    d = np.empty(C)
+    e2 = np.empty(C)
+    z = np.empty(C)
+    mask = np.zeros(C, dtype=np.bool_)
+    new = np.zeros(C, dtype=np.bool_)
+    for m in range(M):
+        x = X[m]
+        n_valid = 0
+        has_depth = True
+        for c in range(C):
+            wc = w_in[m, c]
+            ok = wc > 0.0 and math.isfinite(wc) and math.isfinite(uv[m, c, 0]) and math.isfinite(uv[m, c, 1])
+            w[c] = wc if ok else 0.0
+            n_valid += ok
+            dc = depth_in[m, c]
+            d[c] = dc
+            if ok and not (dc > 0.0 and math.isfinite(dc)):
+                has_depth = False
+        if n_valid < min_views:
+            x[:] = np.nan
+            continue
+        if not has_depth:
+            d[:] = 1.0
+        # Stage 1: all views.
+        _dlt(P, uv[m], w, d, x)
+        _errors2(P, x, uv[m], e2, z)
+        clean = True
+        for c in range(C):
+            mask[c] = w[c] > 0.0 and e2[c] < thr2[c]
+            if w[c] > 0.0 and not e2[c] < 0.25 * thr2[c]:
+                clean = False
+        reweight = not has_depth and depth_weighting
+        if not clean:
+            # Stage 2: RANSAC over view pairs, then refits of the consensus set.
+            _ransac(P, uv[m], w, thr2, prior[m], prior_scale[m], mask)
+            for it in range(4):
+                for c in range(C):
+                    wm[c] = w[c] if mask[c] else 0.0
+                _dlt(P, uv[m], wm, d, x)
+                _errors2(P, x, uv[m], e2, z)
+                if it == 0 and reweight:  # inverse-depth weights from now on
+                    for c in range(C):
+                        d[c] = z[c] if z[c] > 0.0 else 1.0
+                    continue
+                same = True
+                for c in range(C):
+                    new[c] = w[c] > 0.0 and e2[c] < thr2[c]
+                    same = same and new[c] == mask[c]
+                if it == 3 or same:
+                    for c in range(C):
+                        mask[c] = mask[c] and e2[c] < thr2[c]
+                    break
+                mask[:] = new
+        elif reweight:
+            # One refit with inverse-depth weights (residuals ~ pixels).
+            for c in range(C):
+                wm[c] = w[c] if mask[c] else 0.0
+                d[c] = z[c] if mask[c] else 1.0
+            _dlt(P, uv[m], wm, d, x)
+            _errors2(P, x, uv[m], e2, z)
+            for c in range(C):
+                mask[c] = mask[c] and e2[c] < thr2[c]
+        n = 0
+        for c in range(C):
+            n += mask[c]
+        if n < min_views:
+            x[:] = np.nan
+            continue
+        nv[m] = n
+        for c in range(C):
+            if mask[c]:
+                inl[m, c] = True
+                err[m, c] = math.sqrt(e2[c])
+    return X, inl, err, nv
+
+
+@njit(cache=True)
+def _solve_kernel(P, uv, w, depth):  # noqa: ANN001
+    """Weighted DLT of M points: uv (M, C, 2), w and depth (M, C) -> X (M, 3), ok (M,)."""
+    M = w.shape[0]
+    X = np.empty((M, 3))
+    ok = np.empty(M, dtype=np.bool_)
+    for m in range(M):
+        ok[m] = _dlt(P, uv[m], w[m], depth[m], X[m])
+    return X, ok
+
+
+@njit(cache=True)
+def _errors_kernel(P, X, uv):  # noqa: ANN001
+    """Squared reprojection errors and depths (M, C) of points X (M, 3) against uv (M, C, 2)."""
+    M, C = uv.shape[0], uv.shape[1]
+    e2 = np.empty((M, C))
+    z = np.empty((M, C))
+    for m in range(M):
+        _errors2(P, X[m], uv[m], e2[m], z[m])
+    return e2, z
+
+
+# ------------------------------------------------------------------ public API
+def _f64(a: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    return np.ascontiguousarray(np.broadcast_to(np.asarray(a, dtype=float), shape))
+
+
+class Triangulator:
+    """Triangulation for one rig's projection matrices P (C, 3, 4)."""
 
     def __init__(self, P: np.ndarray) -> None:
         P = np.asarray(P, dtype=float)
@@ -94,256 +293,14 @@ class Triangulator:
             raise ValueError(f"projection matrices must have shape (C, 3, 4), got {P.shape}")
         if not np.all(np.isfinite(P)):
             raise ValueError("projection matrices contain NaN or inf")
-        self.P = P
-        C = P.shape[0]
-        self.n_cameras = C
-        a1, a2, a3 = P[:, 0, :3], P[:, 1, :3], P[:, 2, :3]
-        t1, t2, t3 = P[:, 0, 3:], P[:, 1, 3:], P[:, 2, 3:]
-        # Squared row norms |u a3 - a1|^2 = u (u n33 - n3k) + nkk, per camera and row (u or v).
-        self._n33 = (a3 * a3).sum(-1)[:, None]  # (C, 1)
-        self._n3k = 2.0 * np.stack([(a3 * a1).sum(-1), (a3 * a2).sum(-1)], axis=-1)  # (C, 2)
-        self._nkk = np.stack([(a1 * a1).sum(-1), (a2 * a2).sum(-1)], axis=-1)  # (C, 2)
+        self.P = np.ascontiguousarray(P)
+        self.n_cameras = P.shape[0]
 
-        def outer(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-            return (x[:, :, None] * y[:, None, :]).reshape(C, 9)
-
-        # Feature order per view: u^2 s1, v^2 s2, u s1, v s2, s1, s2.
-        G = np.zeros((C, 6, 12))
-        G[:, 0, :9], G[:, 0, 9:] = outer(a3, a3), -t3 * a3
-        G[:, 1] = G[:, 0]
-        G[:, 2, :9], G[:, 2, 9:] = -(outer(a3, a1) + outer(a1, a3)), t1 * a3 + t3 * a1
-        G[:, 3, :9], G[:, 3, 9:] = -(outer(a3, a2) + outer(a2, a3)), t2 * a3 + t3 * a2
-        G[:, 4, :9], G[:, 4, 9:] = outer(a1, a1), -t1 * a1
-        G[:, 5, :9], G[:, 5, 9:] = outer(a2, a2), -t2 * a2
-        self._GT = np.ascontiguousarray(G.reshape(C * 6, 12).T)  # (12, 6C)
-        self._Pm = np.ascontiguousarray(P[:, :, :3].transpose(2, 0, 1).reshape(3, C * 3))
-        self._Pt = P[:, :, 3].reshape(C * 3).copy()
-        self._pairs = np.array(list(combinations(range(C), 2)), dtype=np.intp).reshape(-1, 2)
-        pm = np.zeros((len(self._pairs), C), dtype=bool)
-        pm[np.arange(len(self._pairs))[:, None], self._pairs] = True
-        self._pair_mask = pm
-        # Planar ("view-major") layout of the fast path: arrays (C, M) per quantity, so that every
-        # elementwise step is one contiguous same-shape operation. Features are ordered (k, c).
-        self._GTp = np.ascontiguousarray(G.transpose(2, 1, 0).reshape(12, 6 * C))  # (12, 6C)
-        self._Pp = np.ascontiguousarray(P[:, :, :3].transpose(1, 0, 2).reshape(3 * C, 3))  # rows (r, c)
-        self._Ptp = np.ascontiguousarray(P[:, :, 3].T.reshape(3 * C, 1))
-        self._nkp = np.stack([self._n33[:, 0], self._n33[:, 0]])[:, :, None]  # (2, C, 1)
-        self._n3kp = np.ascontiguousarray(self._n3k.T)[:, :, None]
-        self._nkkp = np.ascontiguousarray(self._nkk.T)[:, :, None]
-        self._consts: dict[int, tuple[np.ndarray, ...]] = {}
-
-    def _planar_consts(self, m: int) -> tuple[np.ndarray, ...]:
-        """Row-norm terms (2, C, m) x 3 and translations (3C, m), broadcast once per size m."""
-        c = self._consts.get(m)
-        if c is None:
-            if len(self._consts) > 16:
-                self._consts.clear()
-            C = self.n_cameras
-            c = tuple(
-                np.ascontiguousarray(np.broadcast_to(a, shape))
-                for a, shape in (
-                    (self._nkp, (2, C, m)),
-                    (self._n3kp, (2, C, m)),
-                    (self._nkkp, (2, C, m)),
-                    (self._Ptp, (3 * C, m)),
-                )
-            )
-            self._consts[m] = c
-        return c
-
-    # ------------------------------------------------------------------ planar fast path
-    def _solve_p(self, UV: np.ndarray, w: np.ndarray, depth: np.ndarray | None = None) -> np.ndarray:
-        """Weighted DLT in the planar layout: UV (2, C, M) ideal pixels, w and depth (C, M).
-
-        Same arithmetic as :meth:`solve`; returns X (3, M) (meaningless where fewer than 2 views
-        have weight). No error-state handling: callers use ``np.errstate``.
-        """
-        C, M = w.shape
-        n33, n3k, nkk, _ = self._planar_consts(M)
-        if depth is None:
-            ww = w * w
-        else:
-            ww = w / depth
-            ww *= ww
-        den = UV * n33  # squared row norms |u P3 - P1|^2, |v P3 - P2|^2
-        den -= n3k
-        den *= UV
-        den += nkk
-        F = np.empty((6, C, M))  # u^2 s1, v^2 s2, u s1, v s2, s1, s2 (s = squared row weight / norm)
-        sk = F[4:]
-        np.divide(ww, den, out=sk)
-        su = F[2:4]
-        np.multiply(sk, UV, out=su)
-        np.multiply(su, UV, out=F[:2])
-        R = np.dot(self._GTp, F.reshape(6 * C, M))  # (12, M): A.ravel() and b of the normal equations
-        g = R.take(_GATHER, 0)
-        cof = g[:9] * g[9:18]
-        cof -= g[18:27] * g[27:36]
-        y = _einsum("ijn,jkn->ikn", cof.reshape(3, 3, M), g[36:].reshape(3, 2, M))  # cof @ [b | A[:, 0]]
-        return y[:, 0] / y[0, 1]
-
-    def _errors2_p(self, X: np.ndarray, UV: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Squared reprojection errors (C, M) px^2 (inf behind a camera) and depths (C, M) of
-        points X (3, M) against UV (2, C, M), planar layout, no error-state handling."""
-        C, M = UV.shape[1:]
-        h = np.dot(self._Pp, X)
-        h += self._planar_consts(M)[3]
-        h = h.reshape(3, C, M)
-        z = h[2]
-        p = h[:2] / z
-        p -= UV
-        p *= p
-        e2 = p[0] + p[1]
-        behind = z <= 0
-        if np.count_nonzero(behind):
-            e2[behind] = np.inf
-        return e2, z
-
-    def _robust_p(
-        self,
-        UV: np.ndarray,
-        w: np.ndarray,
-        valid: np.ndarray,
-        thr2: np.ndarray | float,
-        thr2_clean: np.ndarray | float,
-        min_views: int,
-        depth: np.ndarray | None = None,
-        depth_weighting: bool = True,
-        prior: np.ndarray | None = None,
-        prior_scale: np.ndarray | None = None,
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """The robust fit of :meth:`robust` in the planar layout (no error-state handling).
-
-        Args:
-            UV: (2, C, M) ideal pixels (finite; 0 where not valid); w, valid: (C, M).
-            thr2, thr2_clean: squared inlier threshold and a quarter of it, px^2: scalars or (C, 1).
-            depth: optional (C, M) depths (> 0) for inverse-depth weights.
-            prior, prior_scale: optional (M, 3) expected positions (NaN = none) and (M,) pixels
-                per world unit (RANSAC tie-breaker).
-
-        Returns:
-            points (3, M) (NaN where not reconstructed), inliers (C, M), errors (C, M) px (NaN
-            outside the inliers), n_views (M,).
-        """
-        # Stage 1: all views at once. A point is done when every view fits within half the
-        # threshold (a least-squares fit spreads a moderate outlier over all views, so "all
-        # within the threshold" alone could hide one).
-        X = self._solve_p(UV, w, depth)
-        e2, z = self._errors2_p(X, UV)
-        mask = e2 < thr2
-        mask &= valid
-        diff = valid > (e2 < thr2_clean)  # valid views that are not clean
-        if np.count_nonzero(diff):
-            bad = np.flatnonzero(np.logical_or.reduce(diff, 0) & (np.add.reduce(valid, 0) >= min_views))
-        else:
-            bad = ()
-        refit = depth is None and depth_weighting
-        if len(bad):
-            self._refine_p(UV, w, valid, thr2, bad, X, mask, e2, depth, depth_weighting, prior, prior_scale)
-        if refit:
-            # No depth prior: one refit with inverse-depth weights (residuals ~ pixels).
-            if len(bad):
-                rows = np.ones(mask.shape[1], dtype=bool)
-                rows[bad] = False
-                mr = mask[:, rows]
-                Xr = self._solve_p(UV[:, :, rows], w[:, rows] * mr, np.where(mr, z[:, rows], 1.0))
-                er, _ = self._errors2_p(Xr, UV[:, :, rows])
-                X[:, rows] = Xr
-                e2[:, rows] = er
-                mask[:, rows] = mr & (er < thr2)
-            else:
-                Xr = self._solve_p(UV, w * mask, np.where(mask, z, 1.0))
-                er, _ = self._errors2_p(Xr, UV)
-                X, e2 = Xr, er
-                mask &= er < thr2
-        nv = np.add.reduce(mask, 0)
-        keep = nv >= min_views
-        if np.count_nonzero(keep) < keep.size:
-            mask &= keep
-            X[:, ~keep] = np.nan
-            nv = np.where(keep, nv, 0)
-        errors = np.where(mask, e2, np.nan)
-        return X, mask, np.sqrt(errors, out=errors), nv
-
-    def _refine_p(
-        self,
-        UV: np.ndarray,
-        w: np.ndarray,
-        valid: np.ndarray,
-        thr2: np.ndarray | float,
-        bad: np.ndarray,
-        X: np.ndarray,
-        mask: np.ndarray,
-        e2: np.ndarray,
-        depth: np.ndarray | None,
-        depth_weighting: bool = True,
-        prior: np.ndarray | None = None,
-        prior_scale: np.ndarray | None = None,
-    ) -> None:
-        """Stage 2 of :meth:`_robust_p` for the points ``bad`` (indices into M): RANSAC over
-        view pairs, then refits of the consensus set; writes the points' columns of ``X`` (3, M),
-        ``mask`` and ``e2`` (C, M) in place. No error-state handling."""
-        # Stage 2: RANSAC over view pairs (MSAC score), then refits of the consensus set
-        # (few points: in the point-major layout of the general primitives).
-        t2 = thr2 if np.ndim(thr2) == 0 else thr2[:, 0]
-        vb, wb, uvb = valid[:, bad].T, w[:, bad].T, UV[:, :, bad].transpose(2, 1, 0)
-        if prior is None:
-            mb = self._ransac_pairs(uvb, wb, vb, t2)
-        else:
-            mb = self._ransac_pairs(uvb, wb, vb, t2, prior[bad], prior_scale[bad])
-        db = None if depth is None else depth[:, bad].T
-        for it in range(4):
-            Xb = self._solve(uvb, wb * mb, db)
-            eb, zb = self._errors2(Xb, uvb)
-            if it == 0 and db is None and depth_weighting:
-                db = np.where(zb > 0, zb, 1.0)  # inverse-depth weights from now on
-                continue
-            new = vb & (eb < t2)
-            if it == 3 or (new == mb).all():
-                mb &= eb < t2
-                break
-            mb = new
-        mask[:, bad] = mb.T
-        X[:, bad] = Xb.T
-        e2[:, bad] = eb.T
-
-    # ------------------------------------------------------------------ primitives
-    def _normal(self, uv: np.ndarray, w: np.ndarray, depth: np.ndarray | None) -> tuple[np.ndarray, tuple]:
-        """Normal-equation terms R (12, N) (``A.ravel()`` and ``b``) of the weighted DLT and the lead shape.
-
-        No floating-point error handling: callers run under ``np.errstate``.
-        """
-        if depth is None:
-            ww = w * w
-        else:
-            ww = w / depth
-            ww *= ww
-        den = uv * self._n33  # squared row norms (..., C, 2)
-        den -= self._n3k
-        den *= uv
-        den += self._nkk
-        shape = ww.shape
-        if shape != den.shape[:-1]:
-            shape = np.broadcast_shapes(shape, den.shape[:-1])
-        F = np.empty(shape + (6,))  # per view: u^2 s1, v^2 s2, u s1, v s2, s1, s2
-        sk = F[..., 4:]
-        np.divide(ww[..., None], den, out=sk)
-        su = F[..., 2:4]
-        np.multiply(sk, uv, out=su)
-        np.multiply(su, uv, out=F[..., :2])
-        lead = shape[:-1]
-        return self._GT @ F.reshape(-1, self.n_cameras * 6).T, lead
-
-    def _solve(self, uv: np.ndarray, w: np.ndarray, depth: np.ndarray | None = None) -> np.ndarray:
-        """:meth:`solve` without the singularity check and without error-state handling."""
-        R, lead = self._normal(uv, w, depth)
-        n = R.shape[1]
-        g = R.take(_GATHER, 0)
-        cof = g[:9] * g[9:18]
-        cof -= g[18:27] * g[27:36]
-        y = _einsum("ijn,jkn->nik", cof.reshape(3, 3, n), g[36:].reshape(3, 2, n))  # cof @ [b | A[:, 0]]
-        x = y[:, :, 0] / y[:, :1, 1]
-        return x.reshape(lead + (3,))
+    def _lead(self, uv: np.ndarray) -> tuple[tuple[int, ...], int]:
+        lead = uv.shape[:-2]
+        if uv.shape[-2:] != (self.n_cameras, 2):
+            raise ValueError(f"triangulation: uv must be (..., {self.n_cameras}, 2), got {uv.shape}")
+        return lead, math.prod(lead)
 
     def solve(
         self, uv: np.ndarray, w: np.ndarray, depth: np.ndarray | None = None, check: bool = False
@@ -352,93 +309,39 @@ class Triangulator:
 
         Rows are normalised to unit length and weighted by ``w`` (by ``w / depth`` when
         ``depth`` (..., C) > 0 is given, which makes the residual a reprojection error).
-        Returns X (..., 3), non-finite or meaningless where fewer than 2 views have weight; with
-        ``check=True`` also ok (...,), False (and X NaN) where the system is (nearly) singular.
+        Returns X (..., 3), NaN where the system is (nearly) singular (fewer than 2 weighted
+        views, parallel rays); with ``check=True`` also ok (...,), False there.
         """
         uv = np.asarray(uv, dtype=float)
         w = np.asarray(w, dtype=float)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            if not check:
-                return self._solve(uv, w, depth)
-            R, lead = self._normal(uv, w, depth)
-            g = R[_COF]
-            cof = g[0] * g[1] - g[2] * g[3]
-            det = (R[:3] * cof[:3]).sum(0)
-            x = np.einsum("ijn,jn->in", cof.reshape(3, 3, -1), R[9:]) / det
-            tr = R[0] + R[4] + R[8]
-            ok = det > _SINGULAR * tr * tr * tr
-        x[:, ~ok] = np.nan
-        return x.T.reshape(*lead, 3), ok.reshape(lead)
+        lead = np.broadcast_shapes(uv.shape[:-1], w.shape)[:-1]
+        C = self.n_cameras
+        n = math.prod(lead)
+        uvb = _f64(uv, lead + (C, 2)).reshape(n, C, 2)
+        wb = _f64(w, lead + (C,)).reshape(n, C)
+        db = np.ones((n, C)) if depth is None else _f64(depth, lead + (C,)).reshape(n, C)
+        X, ok = _solve_kernel(self.P, uvb, wb, db)
+        X = X.reshape(lead + (3,))
+        return (X, ok.reshape(lead)) if check else X
 
     def project(self, X: np.ndarray) -> np.ndarray:
         """Points X (..., 3) -> homogeneous image coordinates (..., C, 3) in every camera."""
         X = np.asarray(X, dtype=float)
-        with np.errstate(invalid="ignore"):
-            return self._project(X)
-
-    def _project(self, X: np.ndarray) -> np.ndarray:
-        h = X.reshape(-1, 3) @ self._Pm
-        h += self._Pt
-        return h.reshape(X.shape[:-1] + (self.n_cameras, 3))
-
-    def _errors2(self, X: np.ndarray, uv: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """:meth:`errors2` without error-state handling (callers use ``np.errstate``)."""
-        h = self._project(X)
-        z = h[..., 2]
-        p = h[..., :2] / z[..., None]
-        p -= uv
-        p *= p
-        e2 = p[..., 0] + p[..., 1]
-        behind = z <= 0
-        if np.count_nonzero(behind):
-            e2[behind] = np.inf
-        return e2, z
+        return np.einsum("cij,...j->...ci", self.P[:, :, :3], X) + self.P[:, :, 3]
 
     def errors2(self, X: np.ndarray, uv: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Squared reprojection errors (..., C), px^2 (inf behind a camera, NaN for NaN X), and depths."""
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return self._errors2(np.asarray(X, dtype=float), np.asarray(uv, dtype=float))
+        """Squared reprojection errors (..., C), px^2 (inf behind a camera or for NaN X), and depths."""
+        uv = np.asarray(uv, dtype=float)
+        lead, n = self._lead(uv)
+        e2, z = _errors_kernel(
+            self.P, _f64(X, lead + (3,)).reshape(n, 3), np.ascontiguousarray(uv).reshape(n, self.n_cameras, 2)
+        )
+        return e2.reshape(lead + (self.n_cameras,)), z.reshape(lead + (self.n_cameras,))
 
     def errors(self, X: np.ndarray, uv: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Reprojection errors (..., C) in pixels (inf behind a camera) and depths (..., C)."""
         e2, z = self.errors2(X, uv)
         return np.sqrt(e2), z
-
-    # ------------------------------------------------------------------ robust fit
-    def _ransac_pairs(
-        self,
-        uv: np.ndarray,
-        w: np.ndarray,
-        valid: np.ndarray,
-        thr2: np.ndarray,
-        prior: np.ndarray | None = None,
-        prior_scale: np.ndarray | None = None,
-    ) -> np.ndarray:
-        """Best inlier mask (M, C) per point over all two-view hypotheses (all False if none works).
-
-        Hypotheses are scored MSAC-style: the score-weighted truncated squared reprojection
-        error ``sum_c w_c min(e_c^2 / thr^2, 1)`` (lower is better), so a tight consensus beats a
-        loose one that also explains a moderately wrong view. With a ``prior`` (M, 3) position
-        (e.g. the tracked joint; NaN = none) and ``prior_scale`` (M,) pixels per world unit,
-        the prior counts like one more view of weight 1.
-        """
-        M = w.shape[0]
-        pm = self._pair_mask[None]
-        wp = (valid[:, None, :] & pm).astype(float)  # (M, H, C)
-        Xh = self._solve(uv[:, None], wp)  # (M, H, 3)
-        e2, _ = self._errors2(Xh, uv[:, None])  # (M, H, C)
-        r = e2 / thr2
-        inl = valid[:, None, :] & (r < 1.0)
-        cost = (np.where(inl, r, 1.0) * w[:, None, :]).sum(-1)
-        if prior is not None:
-            d = Xh - prior[:, None]
-            rp = (d * d).sum(-1) * (prior_scale * prior_scale / np.mean(thr2))[:, None]
-            cost += np.where(rp < 1.0, rp, 1.0) * (rp == rp)
-        pair_ok = (inl | ~pm).all(-1) & (wp.sum(-1) == 2)
-        cost = np.where(pair_ok, cost, np.inf)
-        best = np.argmin(cost, axis=1)
-        rows = np.arange(M)
-        return inl[rows, best] & np.isfinite(cost[rows, best])[:, None]
 
     def robust(
         self,
@@ -448,137 +351,45 @@ class Triangulator:
         min_views: int = 2,
         depth: np.ndarray | None = None,
         depth_weighting: bool = True,
+        prior: np.ndarray | None = None,
+        prior_scale: np.ndarray | None = None,
     ) -> TriangulationResult:
-        """Outlier-robust triangulation; see :func:`triangulate_robust`.
+        """Outlier-robust triangulation of M points; see :func:`triangulate_robust`.
 
         ``depth`` (M, C), optional: approximate depths of the points in each camera (e.g. from
-        a tracked skeleton); the first fit then weights rows by ``w / depth`` and needs no refit.
+        a tracked skeleton); a point whose usable views all have a finite positive depth is
+        fitted with ``w / depth`` weights at once (no refit). ``prior`` (M, 3) (NaN = none) and
+        ``prior_scale`` (M,) pixels per world unit: expected positions that break ties between
+        RANSAC hypotheses.
         """
         uv = np.asarray(uv, dtype=float)
         w = np.asarray(w, dtype=float)
         C = self.n_cameras
-        M = w.shape[0]
+        M = w.shape[0] if w.ndim else 0
         if w.shape != (M, C) or uv.shape != (M, C, 2):
             raise ValueError(f"triangulation: uv {uv.shape} and w {w.shape} must be (M, {C}, 2) and (M, {C})")
         if isinstance(min_views, bool) or int(min_views) != min_views or min_views < 2:
             raise ValueError(f"min_views must be an integer >= 2, got {min_views!r}")
-        thr = np.asarray(threshold, dtype=float)
-        if thr.ndim:
-            thr = thr.reshape(C)
+        thr = np.broadcast_to(np.asarray(threshold, dtype=float).reshape(-1), (C,))
         if not np.all(thr > 0):
             raise ValueError(f"threshold must be > 0 pixels, got {threshold!r}")
-        with np.errstate(divide="ignore", invalid="ignore"):
-            if depth is not None:
-                depth = np.asarray(depth, dtype=float)
-                if depth.shape != (M, C):
-                    raise ValueError(f"depth must have shape ({M}, {C}), got {depth.shape}")
-                depth = np.where(np.isfinite(depth) & (depth > 0), depth, 1.0)
-            valid = (w > 0) & np.isfinite(w) & np.isfinite(uv).all(-1)
-            uv = np.where(valid[..., None], uv, 0.0)
-            w = np.where(valid, w, 0.0)
-            thr2 = thr * thr
-            return self._robust(uv, w, valid, thr2, int(min_views), depth, depth_weighting)
-
-    def _robust(
-        self,
-        uv: np.ndarray,
-        w: np.ndarray,
-        valid: np.ndarray,
-        thr2: np.ndarray | float,
-        min_views: int,
-        depth: np.ndarray | None = None,
-        depth_weighting: bool = True,
-        prior: np.ndarray | None = None,
-        prior_scale: np.ndarray | None = None,
-        thr2_clean: np.ndarray | float | None = None,
-    ) -> TriangulationResult:
-        """:meth:`robust` on validated inputs (w = 0 and finite uv where not valid; thr2 in px^2).
-
-        ``prior`` (M, 3) / ``prior_scale`` (M,): optional expected positions (NaN = none) and
-        pixels per world unit, used to break ties between RANSAC hypotheses. ``thr2_clean``:
-        ``0.25 * thr2`` when the caller has it at hand. Runs without error-state handling:
-        callers use ``np.errstate(divide="ignore", invalid="ignore")``.
-        """
-        if thr2_clean is None:
-            thr2_clean = 0.25 * thr2
-        if np.ndim(thr2):
-            thr2 = np.reshape(thr2, (-1, 1))
-            thr2_clean = np.reshape(thr2_clean, (-1, 1))
-        X, inl, err, nv = self._robust_p(
-            np.ascontiguousarray(uv.transpose(2, 1, 0)),
-            np.ascontiguousarray(w.T),
-            np.ascontiguousarray(valid.T),
-            thr2,
-            thr2_clean,
-            min_views,
-            None if depth is None else np.ascontiguousarray(depth.T),
-            depth_weighting,
-            prior,
-            prior_scale,
+        if depth is None:
+            depth = np.full((M, C), np.nan)
+        elif np.shape(depth) != (M, C):
+            raise ValueError(f"depth must have shape ({M}, {C}), got {np.shape(depth)}")
+        nan = np.array(np.nan)
+        X, inl, err, nv = _robust_kernel(
+            self.P,
+            np.ascontiguousarray(uv),
+            np.ascontiguousarray(w),
+            np.ascontiguousarray(thr * thr),
+            int(min_views),
+            _f64(depth, (M, C)),
+            bool(depth_weighting),
+            _f64(nan if prior is None else prior, (M, 3)),
+            _f64(nan if prior_scale is None else prior_scale, (M,)),
         )
-        return TriangulationResult(X.T, inl.T, err.T, nv)
-
-
-class _SolveWorkspace:
-    """Preallocated buffers for repeated weighted DLT solves of M points in the planar layout
-    (:meth:`Triangulator._solve_p`'s arithmetic up to rounding, no allocation, ~13 numpy calls).
-
-    The observations go into ``UV`` (2, C, M) (a view of ``Q`` (7, C, M) = 1, 1, u^2, v^2, u,
-    v, and a free row ``Q[6]`` for the caller, e.g. scores); :meth:`solve` fills the squares
-    and writes X (3, M). The squared row norms are one contraction of the powers (1, u^2, u)
-    with per-view coefficients, the features one product: fewer calls than ``_solve_p``.
-    Not thread-safe (one workspace per user).
-    """
-
-    __slots__ = (
-        "Q", "UV", "_P", "_P1", "_P2", "_coef", "_GT", "_den", "_ww", "_sk", "_F", "_F2", "_R",
-        "_g", "_ga", "_gb", "_gc", "_gd", "_g36", "_cof", "_cof3", "_tmp", "_y", "_y0", "_det",
-    )
-
-    def __init__(self, tri: Triangulator, M: int) -> None:
-        C = tri.n_cameras
-        self.Q = np.empty((7, C, M))
-        self.Q[:2] = 1.0
-        self.UV = self.Q[4:6]
-        self._P = self.Q[:6].reshape(3, 2, C, M)  # powers 1, u^2, u of the pixels
-        self._P1, self._P2 = self._P[1], self._P[2]
-        # Squared row norms n33 u^2 - n3k u + nkk as coefficients of (1, u^2, u): (3, 2, C).
-        self._coef = np.stack([tri._nkkp[:, :, 0], tri._nkp[:, :, 0], -tri._n3kp[:, :, 0]])
-        # _GTp's feature columns (u^2, u, 1 powers) reordered to (1, u^2, u).
-        self._GT = np.ascontiguousarray(tri._GTp.reshape(12, 3, 2 * C)[:, [2, 0, 1]].reshape(12, 6 * C))
-        self._den = np.empty((2, C, M))
-        self._ww = np.empty((C, M))
-        self._sk = np.empty((2, C, M))
-        self._F = np.empty((3, 2, C, M))
-        self._F2 = self._F.reshape(6 * C, M)
-        self._R = np.empty((12, M))
-        self._g = np.empty((42, M))
-        g = self._g
-        self._ga, self._gb, self._gc, self._gd = g[:9], g[9:18], g[18:27], g[27:36]
-        self._g36 = g[36:].reshape(3, 2, M)
-        self._cof = np.empty((9, M))
-        self._cof3 = self._cof.reshape(3, 3, M)
-        self._tmp = np.empty((9, M))
-        self._y = np.empty((3, 2, M))
-        self._y0, self._det = self._y[:, 0], self._y[0, 1]
-
-    def solve(self, w: np.ndarray, depth: np.ndarray, out: np.ndarray) -> None:
-        """Weighted DLT of the points in ``UV`` with weights ``w`` and depths ``depth`` (C, M)
-        (rows weighted by w / depth); writes X (3, M) into ``out`` (meaningless where fewer
-        than 2 views have weight). No error-state handling: callers use ``np.errstate``."""
-        np.multiply(self._P2, self._P2, out=self._P1)
-        _einsum("fkcm,fkc->kcm", self._P, self._coef, out=self._den)  # |u P3 - P1|^2, |v P3 - P2|^2
-        ww = np.divide(w, depth, out=self._ww)
-        np.multiply(ww, ww, out=ww)
-        np.divide(ww, self._den, out=self._sk)  # squared row weight / squared row norm
-        np.multiply(self._sk, self._P, out=self._F)  # features s1, s2, u^2 s1, v^2 s2, u s1, v s2
-        np.dot(self._GT, self._F2, out=self._R)  # (12, M): A.ravel() and b of the normal equations
-        self._R.take(_GATHER, 0, out=self._g, mode="clip")  # (indices in range: no check)
-        np.multiply(self._ga, self._gb, out=self._cof)
-        np.multiply(self._gc, self._gd, out=self._tmp)
-        np.subtract(self._cof, self._tmp, out=self._cof)
-        _einsum("ijn,jkn->ikn", self._cof3, self._g36, out=self._y)  # cof @ [b | A[:, 0]]
-        np.divide(self._y0, self._det, out=out)
+        return TriangulationResult(X, inl, err, nv)
 
 
 def project_points(P: np.ndarray, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -587,12 +398,10 @@ def project_points(P: np.ndarray, X: np.ndarray) -> tuple[np.ndarray, np.ndarray
     Returns ideal pixels (..., C, 2) (NaN on or behind the image plane) and the homogeneous
     third coordinate (..., C) (the depth in metres for ``K [R | t]`` with ``K[2,2] = 1``).
     """
-    P = np.asarray(P, dtype=float)
-    h = np.einsum("cij,...j->...ci", P[:, :, :3], np.asarray(X, dtype=float)) + P[:, :, 3]
+    h = Triangulator(P).project(X)
     z = h[..., 2]
     with np.errstate(divide="ignore", invalid="ignore"):
-        zs = np.where(z > 0, z, np.nan)
-        return h[..., :2] / zs[..., None], z
+        return h[..., :2] / np.where(z > 0, z, np.nan)[..., None], z
 
 
 def triangulate_dlt(P: np.ndarray, uv: np.ndarray, w: np.ndarray | None = None) -> np.ndarray:
@@ -610,9 +419,7 @@ def triangulate_dlt(P: np.ndarray, uv: np.ndarray, w: np.ndarray | None = None) 
     w = np.ones(uv.shape[:-1]) if w is None else np.asarray(w, dtype=float)
     with np.errstate(invalid="ignore"):
         valid = (w > 0) & np.isfinite(w) & np.all(np.isfinite(uv), axis=-1)
-    X, ok = Triangulator(P).solve(np.where(valid[..., None], uv, 0.0), np.where(valid, w, 0.0), check=True)
-    X[~ok | (valid.sum(-1) < 2)] = np.nan
-    return X
+    return Triangulator(P).solve(np.where(valid[..., None], uv, 0.0), np.where(valid, w, 0.0))
 
 
 def triangulate_robust(
