@@ -438,24 +438,23 @@ class Camera:
         return self._Rt
 
     # ------------------------------------------------------------------ projection
+    def _project(self, X: Any, distort: bool) -> np.ndarray:
+        X = np.asarray(X, dtype=float)
+        if X.shape[-1:] != (3,):
+            raise ValueError(f"camera {self._name!r}: project() needs shape (..., 3), got {X.shape}")
+        flat = np.ascontiguousarray(X.reshape(-1, 3))
+        return _project_kernel(flat, self._Rt[None], self._lens[None], distort).reshape(X.shape[:-1] + (2,))
+
     def project(self, X: Any) -> np.ndarray:
         """World points ``X`` (..., 3) metres -> raw (distorted) pixels (..., 2).
 
         Points on or behind the image plane (``z_cam <= 0``) and non-finite inputs give NaN.
         """
-        X = np.asarray(X, dtype=float)
-        if X.shape[-1:] != (3,):
-            raise ValueError(f"camera {self._name!r}: project() needs shape (..., 3), got {X.shape}")
-        out = _project_kernel(np.ascontiguousarray(X.reshape(-1, 3)), self._Rt[None], self._lens[None], True)
-        return out.reshape(X.shape[:-1] + (2,))
+        return self._project(X, True)
 
     def project_ideal(self, X: Any) -> np.ndarray:
         """World points (..., 3) -> ideal (undistorted) pixels (..., 2); NaN behind the camera."""
-        X = np.asarray(X, dtype=float)
-        if X.shape[-1:] != (3,):
-            raise ValueError(f"camera {self._name!r}: project_ideal() needs shape (..., 3), got {X.shape}")
-        out = _project_kernel(np.ascontiguousarray(X.reshape(-1, 3)), self._Rt[None], self._lens[None], False)
-        return out.reshape(X.shape[:-1] + (2,))
+        return self._project(X, False)
 
     # ------------------------------------------------------------------ undistortion
     def _undistort(self, uv: Any, normalized: bool) -> np.ndarray:
