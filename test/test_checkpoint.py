@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import pickle
 from collections import OrderedDict
 from pathlib import Path
@@ -130,6 +131,9 @@ def _assert_clear_error(path: Path, *fragments: str) -> CheckpointError:
     assert "1810 tensors" in msg
     for fragment in fragments:
         assert fragment in msg, (fragment, msg)
+    # never torch's advice to turn the safety check off
+    for advice in ("weights_only=False", "`weights_only` set to `False`", "trusted source", "file an issue"):
+        assert advice not in msg, msg
     assert isinstance(info.value, ValueError)
     return info.value
 
@@ -177,14 +181,60 @@ class _Exploit:
         return (open, (str(self.marker), "w"))
 
 
-def test_malicious_pickle_is_refused_without_running_code(tmp_path):
+class _System:
+    """Unpickling this would run a shell command (``os.system``) that creates ``marker``."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def _legacy_save(obj, path):
+    torch.save(obj, path, _use_new_zipfile_serialization=False)
+
+
+def _pickler(protocol: int):
+    def save(obj, path):
+        path.write_bytes(pickle.dumps(obj, protocol=protocol))
+
+    return save
+
+
+SAVERS = {
+    **{f"pickle_protocol_{n}": _pickler(n) for n in (0, 1, 2, 4, 5)},
+    "torch_zip": torch.save,
+    "torch_legacy": _legacy_save,
+}
+
+
+@pytest.mark.parametrize("saver", sorted(SAVERS))
+@pytest.mark.parametrize("payload", ["open", "system"])
+def test_malicious_pickle_is_refused_as_unsafe_without_running_code(tmp_path, saver, payload):
     marker = tmp_path / "pwned"
-    for name, save in [("plain_pickle.pth", lambda obj, p: p.write_bytes(pickle.dumps(obj, protocol=2))),
-                       ("torch_zip.pth", torch.save)]:
-        path = tmp_path / name
-        save({"bn1.bias": 1.0, "x": _Exploit(marker)}, path)
-        _assert_clear_error(path, "weights_only=True) refused", "Unsupported global", "open")
-        assert not marker.exists(), f"unpickling {name} executed code"
+    evil = _Exploit(marker) if payload == "open" else _System(marker)
+    path = tmp_path / f"{saver}.pth"
+    SAVERS[saver]({"bn1.bias": torch.zeros(2), "x": evil}, path)
+    err = _assert_clear_error(path, "refused as unsafe", "can run arbitrary code", "state_dict()")
+    msg = str(err)
+    assert ("open" if payload == "open" else "system") in msg  # what loading it would import
+    assert "truncated" not in msg and "corrupt" not in msg
+    assert not marker.exists(), f"unpickling {saver} executed code"
+
+
+def test_hand_written_pickle_calling_a_builtin_is_refused(tmp_path):
+    """getattr(object, '__subclasses__')() style gadget, protocol 0 written by hand."""
+    path = tmp_path / "gadget.pth"
+    path.write_bytes(b"cbuiltins\ngetattr\n(cbuiltins\nobject\nS'__subclasses__'\ntR.")
+    _assert_clear_error(path, "refused as unsafe", "builtins.getattr")
+
+
+def test_truncated_malicious_pickle_is_only_unreadable(tmp_path):
+    """A pickle cut short never completes: it cannot run anything and reads as corrupt."""
+    path = tmp_path / "cut.pth"
+    path.write_bytes(pickle.dumps({"x": _System(tmp_path / "m")}, protocol=2)[:-3])
+    _assert_clear_error(path, "not a readable PyTorch checkpoint")
 
 
 def test_pickle_of_a_non_dict_object(tmp_path):

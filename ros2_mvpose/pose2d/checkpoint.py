@@ -5,13 +5,20 @@ arbitrary code runs), unwrapped (``{'state_dict': sd}`` / ``{'model': sd}``), it
 normalized (a leading ``module.`` or ``1.`` is stripped), the width (W32 / W48) is detected from
 the tensors themselves and the result is loaded into :class:`HigherHRNet` with ``strict=True``.
 Every failure is one :class:`CheckpointError` naming the file, the problem, what was expected and
-where the official files are published.
+where the official files are published. A file the safe loader refuses (a pickle that would import
+code) is reported as refused as unsafe, naming what it would import; torch's advice to load it
+with ``weights_only=False`` is never passed on.
 """
 
 from __future__ import annotations
 
+import io
 import os
+import pickle
+import pickletools
 import re
+import warnings
+import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -75,19 +82,89 @@ def _strip_prefix(key: str) -> str:
     return key
 
 
-def _describe_load_failure(exc: Exception) -> str:
-    """Short cause of a ``torch.load(weights_only=True)`` failure, without torch's advice text."""
+#: Globals a plain state dict pickle may import (tensor rebuilding, storages, OrderedDict).
+_SAFE_GLOBAL_PREFIXES = ("torch.", "collections.OrderedDict")
+#: Sentences of torch's error texts that are advice, not the cause (never passed on: one of them
+#: recommends turning the safety check off).
+_ADVICE = re.compile(r"weights_only|Weights only load failed|trusted source|file an issue"
+                     r"|WeightsUnpickler error|Check the documentation|internal miniz error"
+                     r"|If you are seeing this error|This can happen if|PyTorch 2\.6", re.I)
+_STRING_OPS = {"SHORT_BINUNICODE", "BINUNICODE", "BINUNICODE8", "UNICODE", "STRING", "BINSTRING",
+               "SHORT_BINSTRING"}
+
+
+def _pickle_bytes(path: Path) -> bytes:
+    """The pickle stream ``torch.load`` reads: ``*/data.pkl`` of a zip checkpoint, else the file."""
+    if zipfile.is_zipfile(path):
+        try:
+            with zipfile.ZipFile(path) as zf:
+                name = next((n for n in zf.namelist() if n.endswith("data.pkl")), None)
+                return zf.read(name) if name is not None else b""
+        except (zipfile.BadZipFile, OSError, EOFError, RuntimeError, ValueError):
+            return b""
+    return path.read_bytes()
+
+
+def _pickle_imports(data: bytes) -> tuple[list[str], list[str]] | None:
+    """``(globals imported, opcode names)`` of the complete pickles at the start of ``data``.
+
+    Reads the opcodes only (``pickletools.genops``, nothing is executed). ``None`` when the bytes
+    do not start with a complete pickle (truncated, corrupt, or not a pickle at all). A legacy
+    torch file holds several pickles in a row, followed by raw storage bytes.
+    """
+    stream = io.BytesIO(data)
+    imports: list[str] = []
+    ops: list[str] = []
+    for count in range(8):
+        start = stream.tell()
+        if start >= len(data):
+            break
+        strings: list[str] = []
+        try:
+            for op, arg, _ in pickletools.genops(stream):
+                ops.append(op.name)
+                if op.name in _STRING_OPS and isinstance(arg, (str, bytes)):
+                    strings.append(arg if isinstance(arg, str) else arg.decode("latin-1"))
+                elif op.name in ("GLOBAL", "INST") and isinstance(arg, str):
+                    imports.append(arg.replace(" ", "."))
+                elif op.name == "STACK_GLOBAL":
+                    imports.append(".".join(strings[-2:]) if len(strings) >= 2 else "<a global>")
+        except (ValueError, EOFError, UnicodeDecodeError, OverflowError):
+            if count == 0:
+                return None
+            break
+    return imports, ops
+
+
+def _describe_load_failure(path: Path, exc: Exception) -> str:
+    """Why ``torch.load(weights_only=True)`` failed, without torch's advice to disable the check.
+
+    A complete pickle that the weights-only unpickler refused is reported as refused as unsafe,
+    naming what loading it would import; anything else as an unreadable (truncated/corrupt) file.
+    """
     text = str(exc)
-    match = re.search(r"WeightsUnpickler error:\s*(.*?)(?:\n\n|$)", text, re.S)
-    cause = " ".join((match.group(1) if match else text).split())
-    if "Unsupported global" in cause:
-        cause = cause.split(" Please use", 1)[0]
-        return ("torch.load(weights_only=True) refused its content, which is a pickled object other "
-                "than tensors and plain containers (loading it would run code; a whole pickled model "
-                f"is not accepted, save its state_dict() instead): {cause}")
-    cause = cause.split(" This is an internal miniz error", 1)[0][:200]
+    refused = isinstance(exc, pickle.UnpicklingError) and (
+        "Weights only load failed" in text or "WeightsUnpickler" in text or "Unsupported global" in text
+    )
+    parsed = _pickle_imports(_pickle_bytes(path)) if refused else None
+    if refused and parsed is not None:
+        imports, ops = parsed
+        unsafe = sorted({g for g in imports if not g.startswith(_SAFE_GLOBAL_PREFIXES)})
+        if unsafe:
+            what = f"unpickling it would import {', '.join(unsafe[:5])}"
+        else:
+            odd = sorted(set(ops) - {"PROTO", "STOP"})
+            what = f"it is a pickle whose opcodes the safe loader does not accept ({', '.join(odd[:8])})"
+        return (f"it was refused as unsafe: {what}, which can run arbitrary code. Only "
+                "tensors in plain containers are accepted (torch.load with weights_only=True); a whole "
+                "pickled model or other Python objects are not: save the model's state_dict() instead")
+    sentences = re.split(r"(?<=[.:])\s+|\s+(?=Check the documentation)", " ".join(text.split()))
+    cause = " ".join(x for x in sentences if not _ADVICE.search(x)).strip()[:200] or "no details"
+    kind = type(exc).__name__
+    if kind == "error":  # struct.error, zlib.error...
+        kind = f"{type(exc).__module__}.error"
     return ("it is not a readable PyTorch checkpoint (truncated or corrupt download, or not a "
-            f"checkpoint at all): {type(exc).__name__}: {cause}")
+            f"checkpoint at all): {kind}: {cause}")
 
 
 def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
@@ -108,9 +185,11 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     if p.stat().st_size == 0:
         raise _error(path, "the file is empty")
     try:
-        obj = torch.load(p, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch's "please file an issue" note on pickle protocols > 2
+            warnings.filterwarnings("ignore", message="Detected pickle protocol", category=UserWarning)
+            obj = torch.load(p, map_location="cpu", weights_only=True)
     except Exception as exc:  # any reader failure becomes one clear error
-        raise _error(path, _describe_load_failure(exc)) from exc
+        raise _error(path, _describe_load_failure(p, exc)) from None
 
     for _ in range(2):  # e.g. {'state_dict': {...}} or {'model': {'state_dict': ...}}
         if isinstance(obj, Mapping):
