@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from ros2_mvpose.ros.sync import ApproximateTimeSync
+from ros2_mvpose.ros.sync import DEFAULT_SLOP, ApproximateTimeSync, SyncEvent
 
 
 class Recorder:
@@ -80,10 +80,11 @@ def test_different_rates_pick_the_matching_frame():
 def test_no_set_beyond_slop_and_old_messages_dropped():
     sync, rec = make(2, slop=0.01)
     sync.add(0, "a0", 1.000, 1.0)
-    sync.add(1, "b0", 1.020, 1.0)  # 20 ms apart: no set; a0 can never match anything now
-    assert rec.sets == [] and sync.dropped == 1
+    sync.add(1, "b0", 1.020, 1.0)  # 20 ms apart: no set; a0 is kept (a late b may still match it)
+    assert rec.sets == [] and sync.dropped == 0
     sync.add(0, "a1", 1.025, 1.0)
     assert rec.sets == [(["a1", "b0"], 1.025)]
+    assert sync.dropped == 1 and sync.queue_lengths() == [0, 0]  # a0 skipped by the set
 
 
 def test_slop_boundary_is_inclusive():
@@ -94,7 +95,7 @@ def test_slop_boundary_is_inclusive():
     sync2, rec2 = make(2, slop=0.25)
     sync2.add(0, "a", 1.0, 0.0)
     sync2.add(1, "b", 1.25 + 1e-9, 0.0)  # just beyond slop: no set
-    assert rec2.sets == [] and sync2.dropped == 1
+    assert rec2.sets == [] and sync2.queue_lengths() == [1, 1]
 
 
 def test_zero_slop_needs_equal_stamps():
@@ -198,9 +199,9 @@ def test_silent_input_gives_partial_sets_then_rejoins():
 
 
 def test_tick_emits_partial_sets_without_new_messages():
-    sync, rec = make(2, slop=0.01, min_inputs=1, dead_after=0.5)
+    sync, rec = make(2, slop=0.01, min_inputs=1, dead_after=0.5, max_offset=10.0)
     sync.add(0, "a", 1.0, 100.0)
-    sync.add(1, "b", 5.0, 100.0)  # no match for a; a is dropped (b is the pivot)
+    sync.add(1, "b", 5.0, 100.0)  # no match for a; b is the pivot, unmatched (input 0 may catch up)
     assert rec.sets == []
     sync.tick(100.4)
     assert rec.sets == []
@@ -209,7 +210,8 @@ def test_tick_emits_partial_sets_without_new_messages():
     assert sync.is_alive(1) and rec.sets == []
     sync.tick(100.96)  # input 1 dead: behind for more than dead_after; input 0 alone
     assert not sync.is_alive(1) and sync.is_alive(0)
-    assert rec.sets == [(["a2", None], 5.6)]
+    # input 0's queued messages come out as partial sets ("a" had no partner within slop)
+    assert rec.sets == [(["a", None], 1.0), (["a2", None], 5.6)]
 
 
 def test_whole_stream_pause_does_not_cut_the_next_set_into_pieces():
@@ -352,3 +354,260 @@ def test_bad_index():
     sync, _ = make(2)
     with pytest.raises(IndexError):
         sync.add(2, "x", 0.0, 0.0)
+
+
+# ---------------------------------------------------------------------- property tests
+def random_stream(rng: random.Random, n: int) -> list[tuple[float, int, tuple, float]]:
+    """Hostile random streams: ``(arrival, input, msg, stamp)`` sorted by arrival.
+
+    Per input: its own rate, jitter, drop rate and delays (arrival out of stamp order), duplicate
+    stamps, clock offsets; some inputs dead from the start or falling silent for a while.
+    """
+    events = []
+    t_end = rng.uniform(0.3, 3.0)
+    for i in range(n):
+        period = rng.choice([1 / 60, 1 / 30, 1 / 15, 0.1, rng.uniform(0.005, 0.3)])
+        jitter = rng.choice([0.0, 0.001, 0.005, period])
+        drop = rng.choice([0.0, 0.05, 0.3])
+        delay_max = rng.choice([0.001, 0.06, 0.3])
+        offset = rng.choice([0.0, 0.0, rng.uniform(-0.05, 0.05)])
+        dead = rng.random() < 0.1
+        silent = sorted(rng.uniform(0, t_end) for _ in range(2)) if rng.random() < 0.2 else None
+        t, k = rng.uniform(0, period), 0
+        while t < t_end and not dead:
+            if rng.random() >= drop and not (silent and silent[0] <= t <= silent[1]):
+                stamp = round(t + offset + rng.uniform(-jitter, jitter), rng.choice([3, 6, 9]))
+                for _ in range(2 if rng.random() < 0.05 else 1):  # duplicate stamps
+                    events.append((t + rng.uniform(0.0005, delay_max), i, (i, k), stamp))
+                    k += 1
+            t += period
+    events.sort()
+    return events
+
+
+class Log(Recorder):
+    """Recorder that also notes each reset event, in order with the sets."""
+
+    def __init__(self):
+        super().__init__()
+        self.order: list = []  # ("set", index into sets) or ("reset", event)
+
+    def __call__(self, msgs, stamp):
+        super().__call__(msgs, stamp)
+        self.order.append(("set", len(self.sets) - 1))
+
+    def event(self, ev):
+        self.order.append((ev.kind, ev))
+
+
+def check_sets(sync: ApproximateTimeSync, log: Log, stamps_of: dict, added: int) -> None:
+    """Invariants of every emitted set (see the module docstring)."""
+    used = sum(m is not None for msgs, _ in log.sets for m in msgs)
+    assert used + sync.dropped + sum(sync.queue_lengths()) == added
+    assert sync.emitted == len(log.sets)
+    last = float("-inf")
+    seen_ids = set()
+    for kind, what in log.order:
+        if kind == "reset":
+            last = float("-inf")  # set stamps start over after every input jumped back
+            continue
+        if kind != "set":
+            continue
+        msgs, stamp = log.sets[what]
+        present = [m for m in msgs if m is not None]
+        assert len(present) >= sync.min_inputs
+        assert all(m[0] == i for i, m in enumerate(msgs) if m is not None)
+        member_stamps = [stamps_of[m] for m in present]
+        assert max(member_stamps) - min(member_stamps) <= sync.slop, (msgs, member_stamps, sync.slop)
+        assert stamp == max(member_stamps)
+        assert stamp > last
+        last = stamp
+        assert not seen_ids.intersection(present)
+        seen_ids.update(present)
+
+
+def test_property_spread_never_exceeds_slop():
+    """Thousands of hostile random streams: no set ever spreads beyond slop; accounting holds."""
+    rng = random.Random(20261203)
+    n_sets = 0
+    for _trial in range(2000):
+        n = rng.randint(2, 10)
+        slop = rng.choice([0.0, 0.001, 0.005, 0.015, 0.02, 0.05, rng.uniform(0.0, 0.1)])
+        log = Log()
+        sync = ApproximateTimeSync(
+            n,
+            log,
+            slop=slop,
+            queue_size=rng.randint(1, 12),
+            min_inputs=rng.randint(1, n),
+            dead_after=rng.choice([0.05, 0.2, 1.0]),
+            max_offset=rng.choice([0.2, 1.0, 5.0]),
+            on_event=log.event,
+        )
+        stream = random_stream(rng, n)
+        stamps_of = {}
+        for arrival, i, msg, stamp in stream:
+            stamps_of[msg] = stamp
+            sync.add(i, msg, stamp, arrival)
+            if rng.random() < 0.1:
+                sync.tick(arrival + rng.uniform(0, 0.1))
+        sync.tick(stream[-1][0] + 5.0 if stream else 5.0)
+        check_sets(sync, log, stamps_of, len(stream))
+        n_sets += len(log.sets)
+    assert n_sets > 5000  # the streams do form sets: the check is not vacuous
+
+
+def test_regression_spread_after_pruning():
+    """b@0.90, b@1.10, a@1.00 with slop 0.01: no set (a@1.00 and b@1.10 are 0.1 s apart)."""
+    sync, rec = make(2, slop=0.01)
+    sync.add(1, "b0", 0.90, 0.0)
+    sync.add(1, "b1", 1.10, 0.0)
+    sync.add(0, "a", 1.00, 0.0)
+    assert rec.sets == []
+    sync.add(0, "a1", 1.105, 0.0)
+    assert rec.sets == [(["a1", "b1"], 1.105)]
+
+
+# ---------------------------------------------------------------------- clocks: out of sync, replay loops
+def rig_stream(sync, frames, n=5, t0=100.0, period=1 / 30, bad=None, now0=0.0):
+    """Feed ``frames`` 30 Hz frames of ``n`` cameras; ``bad(cam, frame, stamp)`` may change a stamp."""
+    for f in frames:
+        for c in range(n):
+            stamp = t0 + f * period
+            if bad is not None:
+                stamp = bad(c, f, stamp)
+            sync.add(c, (c, f), stamp, now0 + f * period + 0.002 * c)
+        sync.tick(now0 + f * period + 0.02)
+
+
+@pytest.mark.parametrize(
+    "bad_stamp, sign",
+    [
+        (lambda s: s + 1e6, +1),  # far future
+        (lambda s: 0.0, -1),  # stamp 0
+        (lambda s: s - 30.0, -1),  # clock jumped back
+    ],
+    ids=["far-future", "stamp-0", "jumped-back"],
+)
+def test_out_of_sync_camera_is_reported_once_left_out_and_rejoins(bad_stamp, sign):
+    log = Log()
+    sync = ApproximateTimeSync(5, log, slop=DEFAULT_SLOP, min_inputs=2, dead_after=1.0, on_event=log.event)
+    rig_stream(sync, range(0, 30))
+    assert len(log.sets) == 30
+    # camera 3's clock goes wrong for 2 s (60 frames): the others go on with partial sets at once
+    rig_stream(sync, range(30, 90), bad=lambda c, f, s: bad_stamp(s) if c == 3 else s)
+    events = [e for k, e in log.order if k != "set"]
+    assert [(e.kind, e.index) for e in events] == [("out_of_sync", 3)]
+    # reported confirm_after (0.3 s) after its first bad stamp, with its offset and latest stamp
+    assert sign * events[0].offset > 1.0 and events[0].stamp == pytest.approx(bad_stamp(101.3), abs=0.05)
+    assert sync.state(3) == "out_of_sync" and sync.state(0) == "ok"
+    bad_sets = log.sets[30:90]
+    assert len(bad_sets) == 60  # no frame lost, no stall
+    for k, (m, _) in enumerate(bad_sets):
+        assert m[3] is None and all(m[c] == (c, 30 + k) for c in (0, 1, 2, 4))
+    # its clock recovers: reported once, full sets again
+    rig_stream(sync, range(90, 120))
+    events = [e for k, e in log.order if k != "set"]
+    assert [(e.kind, e.index) for e in events] == [("out_of_sync", 3), ("in_sync", 3)]
+    assert abs(events[1].offset) < 0.1
+    assert sync.state(3) == "ok"
+    assert all(None not in m for m, _ in log.sets[-25:])
+    line = events[0].describe([f"cam{i}" for i in range(5)])
+    assert "out of sync" in line and "'cam3'" in line
+
+
+def test_far_future_stamp_never_stalls_full_sets_of_the_others():
+    """One far-future message (a glitch) is dropped and not reported; the full sets go on."""
+    log = Log()
+    sync = ApproximateTimeSync(3, log, slop=DEFAULT_SLOP, on_event=log.event)
+    rig_stream(sync, range(0, 10), n=3, bad=lambda c, f, s: s + 1e9 if (c, f) == (1, 5) else s)
+    assert [m for m, _ in log.sets] == [[(c, f) for c in range(3)] for f in range(10) if f != 5]
+    assert [k for k, _ in log.order if k != "set"] == []  # a glitch shorter than confirm_after
+
+
+def test_replay_loop_resets_once_and_sets_go_on():
+    """Every camera's stamps jump back (``ros2 bag play -l``): one reset event, sets start over."""
+    log = Log()
+    sync = ApproximateTimeSync(5, log, slop=DEFAULT_SLOP, min_inputs=2, on_event=log.event)
+    for loop in range(3):
+        rig_stream(sync, range(0, 45), now0=loop * 1.6)  # a 1.5 s bag, played three times
+    kinds = [k for k, _ in log.order]
+    assert kinds.count("reset") == 2 and set(kinds) == {"set", "reset"}
+    resets = [e for k, e in log.order if k == "reset"]
+    for e in resets:
+        assert e.offset < -1.0 and e.index is None and e.stamp == pytest.approx(100.0, abs=0.1)
+    assert sync.resets == 2
+    assert len(log.sets) >= 3 * 45 - 2 * 2  # at most a frame or two lost at each loop
+    full = [m for m, _ in log.sets if None not in m]
+    assert len(full) >= 3 * 45 - 2 * 3
+    assert "jumped back" in resets[0].describe()
+
+
+def test_single_input_replay_loop_resets():
+    log = Log()
+    sync = ApproximateTimeSync(1, log, slop=DEFAULT_SLOP, on_event=log.event)
+    for loop in range(2):
+        rig_stream(sync, range(0, 60), n=1, now0=loop * 2.1)
+    assert [k for k, _ in log.order].count("reset") == 1 and len(log.sets) == 120
+
+
+def test_slow_upstream_with_big_stamp_jumps_is_not_out_of_sync():
+    """A slow detector: a set every 3 s of receive time, stamps 3 s apart (> max_offset): all agree."""
+    log = Log()
+    sync = ApproximateTimeSync(4, log, slop=DEFAULT_SLOP, min_inputs=2, dead_after=0.5, on_event=log.event)
+    for k in range(5):
+        for i in (2, 0, 3, 1):
+            sync.add(i, (k, i), 50.0 + 3.0 * k, 10.0 + 3.0 * k + 0.001 * i)
+    assert [m for m, _ in log.sets] == [[(k, i) for i in range(4)] for k in range(5)]
+    assert [k for k, _ in log.order if k != "set"] == []
+
+
+def test_events_are_drained_without_callback():
+    sync, rec = make(3, slop=DEFAULT_SLOP, min_inputs=2, confirm_after=0.0)
+    rig_stream(sync, range(0, 5), n=3, bad=lambda c, f, s: 0.0 if c == 2 and f >= 3 else s)
+    events = sync.drain_events()
+    assert events == [SyncEvent("out_of_sync", 2, events[0].offset, 0.0)] and events[0].offset < -99
+    assert sync.drain_events() == []
+
+
+def test_default_slop_fits_30hz():
+    assert 0.005 < DEFAULT_SLOP < 0.5 / 30
+
+
+# ---------------------------------------------------------------------- against message_filters
+@pytest.mark.parametrize("fifo", [False, True], ids=["independent-arrival", "in-order-arrival"])
+@pytest.mark.parametrize("slop", [DEFAULT_SLOP, 0.05])
+def test_realistic_streams_at_least_as_good_as_message_filters(slop, fifo):
+    """5 cameras at 30 Hz, +-5 ms jitter, 5 % drops, 1-60 ms delays, one camera silent for 2 s:
+    at least as many single-frame sets as message_filters' policy, and no more mixed ones."""
+    from sync_reference import StreamSpec, realistic_stream, run_message_filters, run_package
+
+    spec = StreamSpec(seconds=12.0, fifo=fifo, silent=(4.0, 6.0))
+    for seed in range(3):
+        stream = realistic_stream(spec, seed)
+        mf = run_message_filters(stream, spec.n_cameras, slop)
+        ours = run_package(stream, spec.n_cameras, slop)
+        assert ours.single_frame >= mf.single_frame and ours.mixed <= mf.mixed, (seed, ours, mf)
+        assert ours.partial == 0 and ours.single_frame > 0.5 * 12 * 30  # full sets of most frames
+        if slop == DEFAULT_SLOP:
+            assert ours.mixed == 0
+        # with partial sets, the frames of the four other cameras go on while one is silent
+        partial = run_package(stream, spec.n_cameras, slop, min_inputs=2)
+        assert partial.single_frame > ours.single_frame + 20 and partial.mixed <= mf.mixed
+
+
+def test_message_filters_oracle_follows_its_policy():
+    """The re-stated message_filters policy: nearest candidates first, strict slop, out-of-order sets."""
+    from sync_reference import MessageFiltersApproxSync
+
+    sets = []
+    mf = MessageFiltersApproxSync(2, sets.append, queue_size=10, slop=0.05)
+    mf.add(0, "a1", 1.00)
+    mf.add(0, "a2", 1.04)
+    mf.add(1, "b", 1.03)  # nearest first: a2 (0.01 away), not a1
+    assert sets == [["a2", "b"]]
+    mf.add(1, "b0", 0.98)  # a1 is still queued: a set going back in time
+    assert sets[-1] == ["a1", "b0"]
+    mf.add(0, "c", 2.00)
+    mf.add(1, "d", 2.05)  # spread == slop is not below slop: no set
+    assert len(sets) == 2

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ros2_mvpose.cli.common import add_backend_args, fail, make_backend, setup_logging
+from ros2_mvpose.ros.sync import DEFAULT_SLOP
 
 
 def register(sub) -> None:
@@ -19,7 +20,10 @@ def register(sub) -> None:
     p.add_argument(
         "--storage", default="mcap", choices=["mcap", "sqlite3"], help="output storage (default mcap)"
     )
-    p.add_argument("--slop", type=float, default=0.05, help="max stamp spread within a set, s (default 0.05)")
+    p.add_argument(
+        "--slop", type=float, default=DEFAULT_SLOP,
+        help=f"max stamp spread within a set, s (default {DEFAULT_SLOP})",
+    )
     p.add_argument("--min-cameras", type=int, default=2, help="smallest partial set processed (default 2)")
     p.add_argument(
         "--copy-topic",

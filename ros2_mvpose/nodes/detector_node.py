@@ -148,6 +148,7 @@ class DetectorNode(Node):
                 slop=sp.slop,
                 min_inputs=self.min_cameras,
                 dead_after=sp.camera_timeout,
+                max_offset=sp.max_stamp_offset,
             )
             self.sync_impl = "ros2_mvpose.ros.sync.ApproximateTimeSync"
             raw = bool(p.raw_images)

@@ -17,6 +17,7 @@ from typing import Any
 
 from ros2_mvpose.resources import find_data_file
 from ros2_mvpose.ros.params import ParamSpec, param, specs_of
+from ros2_mvpose.ros.sync import DEFAULT_MAX_OFFSET, DEFAULT_SLOP
 from ros2_mvpose.ros.topics import camera_name_from_topic, sibling_topic
 from ros2_mvpose.stages.detection import BackendParams
 from ros2_mvpose.stages.triangulation import ReconstructionParams
@@ -30,7 +31,12 @@ IMAGE_TRANSPORTS = ("raw", "compressed")
 class SyncParams:
     """Approximate-time synchronization of the cameras' inputs (``ros2_mvpose.ros.sync``)."""
 
-    slop: float = param(0.05, "Maximum spread of header stamps within a synchronized set, seconds.")
+    slop: float = param(
+        DEFAULT_SLOP,
+        "Maximum spread of header stamps within a synchronized set, seconds (the default fits cameras up "
+        "to 30 Hz: under half a frame period, so two capture frames never mix; for a rate f use at most "
+        "1/(2 f) minus the stamp jitter).",
+    )
     queue_size: int = param(10, "Messages kept per camera while waiting for a set (per-camera queue bound).")
     min_cameras: int = param(
         1,
@@ -43,6 +49,13 @@ class SyncParams:
         "this long (wall time), its stamps this far behind the other cameras', and behind them for "
         "this long; it rejoins with its next message.",
     )
+    max_stamp_offset: float = param(
+        DEFAULT_MAX_OFFSET,
+        "Seconds by which a camera's stamps may disagree with the other cameras' before it is out of "
+        "sync (far-future stamps, stamp 0, a clock that jumped back): reported once, left out of sets, "
+        "back when its stamps agree again. Every camera jumping back (a bag replayed in a loop) "
+        "restarts synchronization.",
+    )
 
     def validate(self) -> None:
         """Raise ValueError naming the first invalid setting."""
@@ -52,6 +65,8 @@ class SyncParams:
             raise ValueError(f"parameter queue_size must be >= 1, got {self.queue_size}")
         if not self.camera_timeout > 0:
             raise ValueError(f"parameter camera_timeout must be > 0 seconds, got {self.camera_timeout}")
+        if not self.max_stamp_offset > 0:
+            raise ValueError(f"parameter max_stamp_offset must be > 0 seconds, got {self.max_stamp_offset}")
 
 
 @dataclass

@@ -90,6 +90,7 @@ class TriangulatorNode(Node):
             slop=sp.slop,
             min_inputs=min_inputs(sp.min_cameras, n),
             dead_after=sp.camera_timeout,
+            max_offset=sp.max_stamp_offset,
         )
         self._markers = SkeletonMarkerPublisher(
             self.world_frame,

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from ros2_mvpose.io.rosbag_io import BagError, BagWriter, bag_topics, ns_to_stamp, read_bag, stamp_to_ns
+from ros2_mvpose.ros.sync import DEFAULT_SLOP
 from ros2_mvpose.ros.topics import sibling_topic
 from ros2_mvpose.skeleton import NUM_JOINTS
 
@@ -108,7 +109,7 @@ def process_bag(
     backend,
     *,
     storage: str = "mcap",
-    slop: float = 0.05,
+    slop: float = DEFAULT_SLOP,
     queue_size: int = 10,
     min_cameras: int = 2,
     camera_timeout: float = 1.0,
@@ -125,7 +126,7 @@ def process_bag(
         out_path: output bag directory (must not exist).
         backend: a 2D ``PoseBackend``.
         slop, queue_size, min_cameras, camera_timeout: synchronizer settings as in the nodes
-            (``camera_timeout`` in bag time).
+            (``camera_timeout`` in bag receive time).
         reconstructor_params: ``ReconstructionParams`` fields (``Reconstructor`` keywords).
         copy_topics: input topics copied to the output unchanged when present.
         on_frame: optional callback ``(FrameResult, images)`` per processed set.
@@ -240,15 +241,14 @@ def process_bag(
         len(cams), on_set, queue_size=queue_size, slop=slop, min_inputs=need, dead_after=camera_timeout
     )
     wanted = set(index_of_image) | set(index_of_info) | set(copy_topics)
-    last_stamp = 0.0
     try:
         for m in read_bag(in_path, topics=[t for t in wanted if t in topics]):
             if m.topic in index_of_image:
                 stamp = stamp_to_ns(m.msg.header.stamp) * 1e-9
-                last_stamp = max(last_stamp, stamp)
+                now = m.timestamp_ns * 1e-9  # receive (log) time: liveness and clock checks
                 pending[index_of_image[m.topic]] = (stamp, m.msg)
-                sync.add(index_of_image[m.topic], m.msg, stamp, now=last_stamp)
-                sync.tick(last_stamp)
+                sync.add(index_of_image[m.topic], m.msg, stamp, now=now)
+                sync.tick(now)
             elif m.topic in index_of_info:
                 i = index_of_info[m.topic]
                 problem = tri.on_camera_info(i, m.msg)[1]
