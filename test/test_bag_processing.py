@@ -168,3 +168,108 @@ def test_truncated_input_keeps_everything_processed(tmp_path, scene):
     assert 0 < s.sets < N_FRAMES
     # the output bag is complete and readable, with every set processed before the damage
     assert bag_topics(tmp_path / "out")["/skeletons/points"][1] == s.sets
+
+
+def write_compressed_bag(path, scene, formats=("png", "png", "jpg", None), drop=()):
+    """Cameras with a format store CompressedImage on ``<image_topic>/compressed`` (image_transport's
+    name; the rig's raw topic is absent from the bag), the others raw Images. Pixel block (0..15,
+    0..15) holds (frame, camera), uniform so that JPEG keeps it."""
+    import cv2
+    from sensor_msgs.msg import CompressedImage
+
+    cams, seq = scene
+    rig = Rig.from_cameras(cams)
+    with BagWriter(path) as w:
+        for f in range(N_FRAMES):
+            t = T0 + f * PERIOD
+            for c, cam in enumerate(cams):
+                h = Header(frame_id=cam.name, stamp=ns_to_stamp(t + c * 3_000_000))
+                w.write(rig.cameras[c].camera_info_topic, camera_info(cam, h), t)
+                if (f, c) in drop:
+                    continue
+                img = np.zeros((H, W, 3), np.uint8)
+                img[:16, :16] = (f * 10, c * 10, 0)
+                if formats[c] is None:
+                    w.write(rig.cameras[c].image_topic, bgr_to_image_msg(img, h), t)
+                else:
+                    ok, buf = cv2.imencode("." + formats[c], img)
+                    msg = CompressedImage(
+                        header=h, format=f"bgr8; {formats[c]} compressed bgr8", data=buf.tobytes()
+                    )
+                    w.write(rig.cameras[c].image_topic + "/compressed", msg, t)
+    return rig
+
+
+class RoundingOracle(FrameOracle):
+    """FrameOracle reading (frame * 10, camera * 10) with rounding (JPEG changes a value by a few)."""
+
+    def predict(self, images):
+        out = []
+        for im in images:
+            f, c = round(im[4, 4, 0] / 10), round(im[4, 4, 1] / 10)
+            uv = self.cameras[c].project(self.joints[f])
+            out.append(np.concatenate([uv, np.ones(uv.shape[:-1] + (1,))], axis=-1))
+        return out
+
+
+def test_compressed_camera_topics_are_found_and_decoded(tmp_path, scene):
+    cams, seq = scene
+    rig = write_compressed_bag(tmp_path / "in", scene)
+    topics = bag_topics(tmp_path / "in")
+    assert topics[rig.cameras[0].image_topic + "/compressed"][0] == "sensor_msgs/msg/CompressedImage"
+    s = process_bag(tmp_path / "in", rig, tmp_path / "out", RoundingOracle(cams, seq.joints), progress=False)
+    assert s.error is None and s.bad_images == 0 and s.warnings == []
+    assert s.sets == N_FRAMES and s.partial_sets == 0 and len(s.track_ids) == 2
+    out = bag_topics(tmp_path / "out")
+    for rc in rig.cameras:  # keypoints next to the rig's image topic, whatever the transport
+        assert out[keypoints_topic(rc.image_topic)][1] == N_FRAMES
+    for m in read_bag(tmp_path / "out", topics=[keypoints_topic(rig.cameras[2].image_topic)]):
+        f = round((stamp_to_ns(m.msg.header.stamp) - T0) / PERIOD)
+        np.testing.assert_allclose(
+            cloud_to_keypoints(m.msg)[:, :, :2], cams[2].project(seq.joints[f]), atol=1e-3
+        )
+
+
+def test_last_partial_set_is_processed_at_the_end_of_input(tmp_path, scene):
+    """The last frame lacks camera 3: nothing more will come, so it is processed as a partial set."""
+    cams, seq = scene
+    rig = write_compressed_bag(tmp_path / "in", scene, formats=(None,) * 4, drop={(N_FRAMES - 1, 3)})
+    s = process_bag(tmp_path / "in", rig, tmp_path / "out", RoundingOracle(cams, seq.joints), progress=False)
+    assert s.sets == N_FRAMES and s.partial_sets == 1
+    last = list(read_bag(tmp_path / "out", topics=["/skeletons/points"]))[-1]
+    assert round((stamp_to_ns(last.msg.header.stamp) - T0) / PERIOD) == N_FRAMES - 1
+    assert len(cloud_to_skeletons(last.msg)) == 2
+
+
+def test_cli_bag_errors_are_messages_with_exit_codes(tmp_path, scene, capsys):
+    from ros2_mvpose.cli import main
+    from ros2_mvpose.geometry.rig import save_rig
+
+    cams, seq = scene
+    rig = write_input_bag(tmp_path / "in", scene, bad={(f, c) for f in range(N_FRAMES) for c in range(4)})
+    save_rig(rig, tmp_path / "rig.yaml")
+    base = ["bag", "--rig", str(tmp_path / "rig.yaml"), "--backend", "timing", "--no-progress"]
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    cases = [
+        ([str(tmp_path / "missing_bag"), "--out", str(tmp_path / "o1")], 2, "missing_bag"),
+        ([str(tmp_path / "in"), "--out", str(blocker / "out")], 2, str(blocker)),  # parent is a file
+        ([str(tmp_path / "in"), "--out", str(tmp_path / "in")], 2, "already exists"),
+        ([str(tmp_path / "in"), "--out", str(tmp_path / "o2")], 1, "no set was processed"),  # all bad
+    ]
+    for args, code, text in cases:
+        assert main(base[:1] + args + base[1:]) == code, args
+        err = capsys.readouterr().err
+        assert text in err and "Traceback" not in err, err
+    (tmp_path / "ro").mkdir()
+    (tmp_path / "ro").chmod(0o500)
+    try:
+        import os
+
+        if os.access(tmp_path / "ro", os.W_OK):  # root ignores permissions: nothing to test
+            return
+        assert main(base[:1] + [str(tmp_path / "in"), "--out", str(tmp_path / "ro" / "out")] + base[1:]) == 2
+        err = capsys.readouterr().err
+        assert "ro/out" in err and "Traceback" not in err
+    finally:
+        (tmp_path / "ro").chmod(0o700)
