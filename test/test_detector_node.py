@@ -488,3 +488,47 @@ def test_docs_list_every_parameter_with_its_default():
         else:
             text = repr(default)
         assert f"`{text}`" in rows[spec.name], f"docs/detector.md: wrong default for {spec.name}"
+
+
+def test_topic_of_another_type_is_reported_by_name(ros_context, capfd):  # noqa: F811
+    """A CompressedImage publisher on a raw image topic matches no subscription (silence in DDS):
+    the node names the topic and the type it carries, and the camera's state says so."""
+    from sensor_msgs.msg import CompressedImage
+
+    ns = unique_ns()
+    topics = [f"{ns}/cam0/image_raw", f"{ns}/cam1/image_raw"]
+    node = DetectorNode(
+        backend=BrightSquareBackend(),
+        context=ros_context,
+        parameter_overrides=[
+            Parameter("image_topics", value=topics),
+            Parameter("diagnostics_period", value=0.0),
+        ],
+    )
+    import rclpy
+
+    other = rclpy.Context()  # another participant: one participant refuses two types on one topic
+    rclpy.init(context=other, domain_id=ros_context.test_domain_id)
+    peer = Node("type_peer", context=other)
+    good = peer.create_publisher(Image, topics[0], result_qos())
+    wrong = peer.create_publisher(CompressedImage, topics[1], result_qos())
+    ex = make_executor(ros_context, [node])
+    try:
+        assert wait_for_subscribers(ex, good, 1, timeout=5.0)
+
+        def cam1_state() -> str:
+            st = {s.name: s for s in node.diagnostics_statuses()}[
+                f"{node.get_fully_qualified_name()}: camera cam1"
+            ]
+            return status_values(st)["state"]
+
+        assert spin_until(ex, lambda: cam1_state() == "wrong_type", timeout=8.0), cam1_state()
+        assert wrong.get_subscription_count() == 0  # DDS alone would say nothing
+    finally:
+        ex.shutdown()
+        node.destroy_node()
+        peer.destroy_node()
+        rclpy.shutdown(context=other)
+    err = capfd.readouterr().err
+    assert f"topic {topics[1]} carries sensor_msgs/msg/CompressedImage, expected sensor_msgs/msg/Image" in err
+    assert "cam0" not in err.split("carries")[0].splitlines()[-1]

@@ -106,11 +106,11 @@ class CameraInputs:
             self.node.get_logger().error(text)
 
     def check_topic_types(self) -> None:
-        """Compare the graph's types of the input topics with the expected one; log a mismatch
-        (throttled) naming the topic and the type, and remember it for diagnostics."""
-        graph = dict(self.node.get_topic_names_and_types())
+        """Compare the types of the input topics' publishers in the graph with the expected one;
+        log a mismatch (throttled) naming the topic and the type, and remember it for diagnostics."""
         for i, topic in enumerate(self.topics):
-            types = graph.get(self.node.resolve_topic_name(topic), [])
+            infos = self.node.get_publishers_info_by_topic(self.node.resolve_topic_name(topic))
+            types = sorted({info.topic_type for info in infos})
             wrong = ", ".join(types) if types and self.expected_type not in types else None
             self.wrong_type[i] = wrong
             if wrong and self.throttle.allow((i, "wrong_type")):
