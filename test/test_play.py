@@ -81,6 +81,74 @@ def test_play_publishes_with_timing_and_clock(tmp_path, context, storage):
     assert clocks[0] >= t0 and clocks[-1] == t0 + (n - 1) * period
 
 
+class _FakeTime:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, dt: float) -> None:
+        self.now += dt
+
+
+@pytest.mark.parametrize("found_at, timeout, settle, expected_end, expected_idle", [
+    ({"a": 0.3, "b": 0.8}, 5.0, 1.0, 1.8, ["c"]),          # c nobody's: 1 s after b, not 5 s
+    ({"a": 0.3, "b": 0.8, "c": 1.5}, 5.0, 1.0, 1.5, []),   # all found: go at once
+    ({}, 3.0, 1.0, 3.0, ["a", "b", "c"]),                   # nobody listening yet: the full wait
+    ({"a": 0.2, "b": 2.5}, 2.0, 1.0, 1.2, ["b", "c"]),     # settled before b appeared
+    ({"a": 0.2, "b": 1.0}, 1.1, 1.0, 1.1, ["c"]),          # timeout bounds the settle time
+])
+def test_wait_for_subscribers_of(found_at, timeout, settle, expected_end, expected_idle):
+    from ros2_mvpose.offline.bag_player import wait_for_subscribers_of
+
+    t = _FakeTime()
+    counts = lambda: {k: int(k in found_at and t.now >= found_at[k]) for k in "abc"}  # noqa: E731
+    idle = wait_for_subscribers_of(counts, timeout, settle, clock=t.clock, sleep=t.sleep)
+    assert sorted(idle) == expected_idle
+    assert t.now == pytest.approx(expected_end, abs=0.03)
+
+
+def test_play_does_not_wait_for_topics_nobody_subscribes_to(tmp_path, context):
+    """A bag with a topic nobody subscribes to: `--wait 20` does not make playback wait 20 s."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "bag"
+    with BagWriter(path) as w:
+        for i in range(5):
+            t = 10**9 + i * 100_000_000
+            h = Header(frame_id="cam1", stamp=ns_to_stamp(t))
+            w.write("/cam1/keypoints2d", keypoints_to_cloud(np.full((1, 17, 3), float(i)), h), t)
+            w.write("/nobody/listens", CameraInfo(header=h), t)
+    node = rclpy.create_node("partial_listener", context=context)
+    got = []
+    node.create_subscription(PointCloud2, "/cam1/keypoints2d", lambda m: got.append(time.monotonic()), 50)
+    ex = SingleThreadedExecutor(context=context)
+    ex.add_node(node)
+    env = dict(os.environ, ROS_DOMAIN_ID=str(context.get_domain_id()))
+    started = time.monotonic()
+    proc = subprocess.Popen([sys.executable, "-m", "ros2_mvpose", "play", str(path), "--wait", "20"],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = started + 60
+        while proc.poll() is None and time.monotonic() < deadline:
+            ex.spin_once(timeout_sec=0.05)
+        for _ in range(20):
+            ex.spin_once(timeout_sec=0.05)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        out = proc.communicate()[0]
+        ex.shutdown()
+        node.destroy_node()
+    assert proc.returncode == 0, out
+    assert len(got) == 5, out
+    assert "no subscriber for /nobody/listens" in out
+    # process start-up (imports) takes a few seconds on a busy machine; 20 s would be the old wait
+    assert got[0] - started < 15, f"first message {got[0] - started:.1f} s after start"
+
+
 def test_play_rejects_bad_rate(tmp_path, context):
     node = rclpy.create_node("p", context=context)
     try:

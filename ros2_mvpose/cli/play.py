@@ -21,7 +21,8 @@ def register(sub) -> None:
         "--wait",
         type=float,
         default=2.0,
-        help="wait up to this many seconds for every topic to have a subscriber (default 2)",
+        help="wait up to this many seconds for the subscribers of the bag's topics to be discovered; "
+        "topics nobody subscribes to do not hold playback up (default 2)",
     )
     p.set_defaults(func=run)
 
@@ -34,7 +35,7 @@ def run(args) -> int:
     from ros2_mvpose.ros.dds import apply_large_image_profile
 
     apply_large_image_profile()  # large images reach best-effort subscribers (ros2_mvpose.ros.dds)
-    rclpy.init()
+    rclpy.init(args=["mvpose"])  # not sys.argv: rcl would read the CLI's own options
     node = rclpy.create_node("mvpose_play")
     try:
         while True:

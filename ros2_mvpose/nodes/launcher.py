@@ -206,7 +206,7 @@ def run_inprocess(
         from ros2_mvpose.ros.dds import apply_large_image_profile
 
         apply_large_image_profile()
-        rclpy.init()
+        rclpy.init(args=["mvpose"])  # not sys.argv: rcl would take `-p node:name:=value` for remaps
         context = rclpy.get_default_context()
     nodes = []
     executor = make_executor(cfg.executor, context)

@@ -8,10 +8,51 @@ time. Timing follows the bag's receive timestamps, scaled by ``rate``; ``/clock`
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from ros2_mvpose.io.rosbag_io import bag_topics, msg_class, ns_to_stamp, read_bag
+
+
+def wait_for_subscribers_of(
+    counts: Callable[[], Mapping[str, int]],
+    timeout: float,
+    settle: float = 1.0,
+    should_stop: Callable[[], bool] = lambda: False,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> list[str]:
+    """Wait until the subscribers of the topics that have any are discovered; return the others.
+
+    DDS discovery takes a moment, and messages published before it completes are lost. Returns as
+    soon as every topic has a subscriber; once some topics have subscribers, returns when no
+    further topic has gained one for ``settle`` seconds (topics nobody subscribes to do not hold
+    playback up); in any case after ``timeout`` seconds.
+
+    Args:
+        counts: topic -> current subscriber count (e.g. from ``Publisher.get_subscription_count``).
+        timeout, settle: seconds.
+
+    Returns:
+        The topics without a subscriber when the wait ended.
+    """
+    start = clock()
+    served: set[str] = set()
+    last_change = start
+    current = dict(counts())
+    while True:
+        now = clock()
+        newly = {t for t, n in current.items() if n > 0} - served
+        if newly:
+            served |= newly
+            last_change = now
+        idle = [t for t, n in current.items() if n <= 0]
+        if not idle or should_stop() or now - start >= timeout:
+            return idle
+        if served and now - last_change >= settle:
+            return idle
+        sleep(0.02)
+        current = dict(counts())
 
 
 def play_bag(
@@ -31,8 +72,9 @@ def play_bag(
         rate: playback speed factor (2.0 = twice as fast).
         topics: only these topics (default all whose message types are installed).
         publish_clock: publish ``/clock`` with the bag time, at ``clock_hz`` and before each message.
-        wait_for_subscribers: wait up to this many seconds until every data topic has a subscriber
-            (DDS discovery takes a moment; messages published before it completes are lost).
+        wait_for_subscribers: wait up to this many seconds for the subscribers of the data topics
+            to be discovered (see :func:`wait_for_subscribers_of`: topics nobody subscribes to do
+            not hold playback up).
     """
     if rate <= 0:
         raise ValueError(f"rate must be > 0, got {rate}")
@@ -48,11 +90,13 @@ def play_bag(
         except ValueError:
             node.get_logger().warning(f"topic {topic}: type {msgtype} is not installed; skipped")
     clock_pub = node.create_publisher(Clock, "/clock", 10) if publish_clock else None
-    deadline = time.monotonic() + wait_for_subscribers
-    while time.monotonic() < deadline and not should_stop():
-        if all(p.get_subscription_count() > 0 for p in pubs.values()):
-            break
-        time.sleep(0.02)
+    if wait_for_subscribers > 0 and pubs:
+        idle = wait_for_subscribers_of(
+            lambda: {t: p.get_subscription_count() for t, p in pubs.items()},
+            wait_for_subscribers, should_stop=should_stop,
+        )
+        if idle:
+            node.get_logger().info(f"no subscriber for {', '.join(sorted(idle))}; published anyway")
     t_bag0 = None
     t_wall0 = time.monotonic()
     next_clock = 0.0
