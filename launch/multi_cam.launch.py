@@ -17,10 +17,10 @@ feeding the one triangulator; empty = one detector for all cameras.
 
 import os
 
-from ament_index_python.packages import get_package_share_directory
+from ament_index_python.packages import PackageNotFoundError, get_package_share_directory
 from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, OpaqueFunction
-from launch.conditions import IfCondition
+from launch.logging import get_logger
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
@@ -33,9 +33,14 @@ DETECTOR_EXECUTABLE = "detector_node"
 TRIANGULATOR_EXECUTABLE = "triangulator_node"
 
 
+def _flag(context, name: str) -> bool:
+    """A boolean launch argument (``true``/``1``, any case)."""
+    return LaunchConfiguration(name).perform(context).strip().lower() in ("true", "1")
+
+
 def _overrides(context, *, detector: bool) -> dict:
     """Parameter overrides from the non-empty launch arguments (empty = keep the file's value)."""
-    out = {"use_sim_time": LaunchConfiguration("use_sim_time").perform(context).lower() in ("true", "1")}
+    out = {"use_sim_time": _flag(context, "use_sim_time")}
     rig = LaunchConfiguration("rig_file").perform(context)
     if rig:
         out["rig_file"] = rig
@@ -88,6 +93,34 @@ def _nodes(context):
     ]
 
 
+def _rviz(context):
+    """RViz2 with the package's display config when ``rviz:=true`` and the rviz2 package exists.
+
+    Without rviz2 (not installed, or no ament index), a warning says so and the pipeline starts
+    without it (a missing executable would otherwise end the launch and leave the nodes running).
+    """
+    if not _flag(context, "rviz"):
+        return []
+    try:
+        get_package_share_directory("rviz2")
+    except (PackageNotFoundError, OSError):  # OSError: no ament index (AMENT_PREFIX_PATH unset)
+        get_logger("multi_cam.launch").warning(
+            "rviz:=true, but the rviz2 package is not installed (e.g. apt install ros-jazzy-rviz2); "
+            "starting the pipeline without RViz"
+        )
+        return []
+    return [
+        Node(
+            package="rviz2",
+            executable="rviz2",
+            name="rviz2",
+            arguments=["-d", os.path.join(get_package_share_directory(PACKAGE), "config", RVIZ_FILE)],
+            parameters=[{"use_sim_time": _flag(context, "use_sim_time")}],
+            output="screen",
+        )
+    ]
+
+
 def generate_launch_description():
     share = get_package_share_directory(PACKAGE)
     return LaunchDescription(
@@ -114,16 +147,10 @@ def generate_launch_description():
                 description="Camera-name groups, one detector process each, e.g. 'cam1,cam2;cam3,cam4' "
                 "(empty: one detector for all cameras)",
             ),
-            DeclareLaunchArgument("rviz", default_value="false", description="Start RViz2"),
-            OpaqueFunction(function=_nodes),
-            Node(
-                package="rviz2",
-                executable="rviz2",
-                name="rviz2",
-                arguments=["-d", os.path.join(share, "config", RVIZ_FILE)],
-                parameters=[{"use_sim_time": LaunchConfiguration("use_sim_time")}],
-                condition=IfCondition(LaunchConfiguration("rviz")),
-                output="screen",
+            DeclareLaunchArgument(
+                "rviz", default_value="false", description="Start RViz2 (when the rviz2 package is installed)"
             ),
+            OpaqueFunction(function=_nodes),
+            OpaqueFunction(function=_rviz),
         ]
     )

@@ -103,8 +103,99 @@ def test_launch_file_compiles_and_references_existing_files():
         assert name in strings
     assert "checkpoint" in {s.name for s in as_specs(detector_node.PARAMETERS)}
     assert {"rig_file"} <= {s.name for s in as_specs(triangulator_node.PARAMETERS)}
-    for exe in ("rviz2", "IfCondition"):
-        assert exe in LAUNCH.read_text()
+    assert "rviz2" in strings and "OpaqueFunction(function=_rviz)" in LAUNCH.read_text()
+
+
+# ------------------------------------------------------------------ the launch file's logic
+class _Recorded:
+    """Stand-in for a launch action: remembers its arguments."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        self.args, self.kwargs = args, kwargs
+
+
+class _LaunchConfiguration:
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def perform(self, context) -> str:
+        return context[self.name]
+
+
+def _ament_prefix(root: Path, packages: list[str]) -> Path:
+    """A real ament index (resource marker + share folder) holding ``packages``."""
+    index = root / "share" / "ament_index" / "resource_index" / "packages"
+    index.mkdir(parents=True)
+    for pkg in packages:
+        (index / pkg).write_text("")
+        (root / "share" / pkg).mkdir(parents=True)
+    return root
+
+
+def _load_launch_module(monkeypatch):
+    """Import the launch file with the real ament_index_python and the rest of ``launch`` /
+    ``launch_ros`` replaced by recorders (launch_ros does not install from PyPI)."""
+    import importlib.util
+    import logging
+    import types
+
+    stubs = {
+        "launch": {"LaunchDescription": _Recorded},
+        "launch.actions": {"DeclareLaunchArgument": _Recorded, "OpaqueFunction": _Recorded},
+        "launch.logging": {"get_logger": logging.getLogger},
+        "launch.substitutions": {"LaunchConfiguration": _LaunchConfiguration},
+        "launch_ros": {},
+        "launch_ros.actions": {"Node": _Recorded},
+    }
+    for name, attrs in stubs.items():
+        monkeypatch.setitem(sys.modules, name, types.SimpleNamespace(**attrs))
+    spec = importlib.util.spec_from_file_location("multi_cam_launch_under_test", LAUNCH)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.mark.parametrize("installed", [True, False])
+def test_launch_starts_rviz_only_when_the_package_exists(monkeypatch, tmp_path, caplog, installed):
+    pytest.importorskip("ament_index_python")
+    prefix = _ament_prefix(tmp_path / "install", ["ros2_mvpose", "rviz2"] if installed else ["ros2_mvpose"])
+    monkeypatch.setenv("AMENT_PREFIX_PATH", str(prefix))
+    mod = _load_launch_module(monkeypatch)
+    ld = mod.generate_launch_description()
+    entities = ld.args[0]
+    functions = [e.kwargs["function"] for e in entities if "function" in e.kwargs]
+    assert functions == [mod._nodes, mod._rviz]  # RViz decided at launch time, not at import
+    defaults = {e.args[0]: e.kwargs["default_value"] for e in entities if e.args}
+    assert defaults["rviz"] == "false"
+    assert defaults["params_file"] == str(prefix / "share" / "ros2_mvpose" / "config" / "multi_cam.yaml")
+
+    ctx = {**defaults, "rviz": "true", "use_sim_time": "True"}
+    with caplog.at_level("WARNING"):
+        started = mod._rviz(ctx)
+    if installed:
+        (node,) = started
+        assert node.kwargs["package"] == "rviz2" and node.kwargs["executable"] == "rviz2"
+        rviz_config = prefix / "share" / "ros2_mvpose" / "config" / "mvpose.rviz"
+        assert node.kwargs["arguments"] == ["-d", str(rviz_config)]
+        assert node.kwargs["parameters"] == [{"use_sim_time": True}]
+        assert "rviz2" not in caplog.text
+    else:
+        assert started == []
+        assert "rviz:=true, but the rviz2 package is not installed" in caplog.text
+    assert mod._rviz({**ctx, "rviz": "false"}) == []
+    # the pipeline nodes start either way
+    nodes = mod._nodes({**ctx, "detector_groups": "", "rig_file": "", "checkpoint": ""})
+    assert [n.kwargs["executable"] for n in nodes] == ["detector_node", "triangulator_node"]
+
+
+def test_launch_without_an_ament_index_warns_instead_of_failing(monkeypatch, tmp_path, caplog):
+    pytest.importorskip("ament_index_python")
+    monkeypatch.setenv("AMENT_PREFIX_PATH", str(_ament_prefix(tmp_path / "i", ["ros2_mvpose"])))
+    mod = _load_launch_module(monkeypatch)
+    monkeypatch.delenv("AMENT_PREFIX_PATH")
+    with caplog.at_level("WARNING"):
+        assert mod._rviz({"rviz": "1", "use_sim_time": "false"}) == []
+    assert "rviz2 package is not installed" in caplog.text
 
 
 def test_launch_description_when_launch_ros_is_installed():
