@@ -88,6 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.frames:
         a, b = (int(x) for x in args.frames.split(":"))
         sl = slice(a, b)
+    reconstruct(cams, views[:5])  # compiles the numba kernels (once per machine), not timed
     ours, cpu = reconstruct(cams, views[sl], args.head)
     s_ours = sd.score(ours, gt[sl])
     s_4da = sd.score([[sd.skel19_to_shelf(p) for p in f.values()] for f in fourda[sl]], gt[sl])

@@ -15,7 +15,9 @@ One path for one to many people, batched over people, joints and cameras. Pipeli
    DLT of :mod:`ros2_mvpose.geometry.triangulation` (tracked joints use the track's predicted
    depths as weights and its position as a RANSAC tie-breaker; joints with fewer than
    ``min_views`` consistent views are NaN), then reproject the joints through each lens
-   (:func:`ros2_mvpose.geometry.camera.project_pixels`) for the errors in raw pixels;
+   (:func:`ros2_mvpose.geometry.camera.project_pixels`) for the errors in raw pixels; a joint
+   that makes a bone longer than any human's (:mod:`ros2_mvpose.geometry.anatomy`: views that
+   agree on the wrong point) is NaN too;
 4. track people in 3D (:mod:`ros2_mvpose.geometry.tracking`): stable ids, birth/death
    hysteresis, optional One Euro smoothing.
 """
@@ -29,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from ros2_mvpose.geometry.anatomy import implausible_joints
 from ros2_mvpose.geometry.association import (
     assign_to_tracks,
     greedy_clusters,
@@ -515,5 +518,12 @@ class Reconstructor:
         # Means over the inlier views: 0 / 0 = NaN error where a joint has none, score 0 there.
         errors = np.where(inl, err, 0.0).sum(-1) / nv
         scores = (W * inl).sum(-1) / np.maximum(nv, 1)
+        # A bone no human has: the joint to blame is left undefined (never moved).
+        bad = implausible_joints(joints, nv, errors)
+        if bad.any():
+            joints[bad] = np.nan
+            nv = np.where(bad, 0, nv)
+            errors[bad] = np.nan
+            scores[bad] = 0.0
         keep = (nv > 0).sum(-1) >= self.min_joints
         return joints[keep], scores[keep], errors[keep], nv[keep], keep
