@@ -532,3 +532,54 @@ def test_topic_of_another_type_is_reported_by_name(ros_context, capfd):  # noqa:
     err = capfd.readouterr().err
     assert f"topic {topics[1]} carries sensor_msgs/msg/CompressedImage, expected sensor_msgs/msg/Image" in err
     assert "cam0" not in err.split("carries")[0].splitlines()[-1]
+
+
+def test_camera_with_a_bad_clock_is_left_out_once_and_rejoins(harness_factory, capfd):
+    """cam2's stamps jump 1e6 s ahead for a while: logged once naming it and its offset, cams 0
+    and 1 go on with partial sets at once (no stall), cam2 is back once its stamps agree again."""
+    h = harness_factory(3, BrightSquareBackend(), min_cameras=2, slop=0.015, diagnostics_period=0.1)
+    period = 0.05
+    states = []
+    for f in range(36):
+        bad = 8 <= f < 24
+        for cam in (0, 1, 2):
+            stamp = 4000.0 + f * period + (1e6 if cam == 2 and bad else 0.0)
+            h.pubs[cam].publish(make_image(cam, f, stamp))
+            while len(h.sent) <= f:
+                h.sent.append({})
+            h.sent[f][cam] = stamp
+        spin_for(h.ex, period)
+        if f == 22:
+            states = [status_values(st)["state"] for msg in h.diagnostics for st in msg.status
+                      if st.name.endswith("camera cam2")]
+    assert spin_until(h.ex, lambda: any(h.frame_of(0, c) == 35 for c in h.clouds[0]), timeout=3.0)
+    spin_for(h.ex, 0.2)
+    got = [{check_cloud(h, cam, c) for c in h.clouds[cam]} for cam in range(3)]
+    assert set(range(36)) <= got[0] & got[1]  # never stalled by the far-future stamps
+    assert not got[2] & set(range(8, 24)) and set(range(0, 8)) | set(range(25, 36)) <= got[2]
+    assert "out_of_sync" in states
+    err = capfd.readouterr().err
+    assert err.count("is out of sync") == 1 and err.count("is back in sync") == 1, err
+    line = next(x for x in err.splitlines() if "is out of sync" in x)
+    assert "'cam2'" in line and "1000000.0" in line and "ahead of" in line
+
+
+def test_replayed_bag_loop_gives_clouds_again_with_one_reset(harness_factory, capfd):
+    """Stamps of every camera jump back (``ros2 bag play -l``): one warning, the sets go on."""
+    h = harness_factory(3, BrightSquareBackend(), min_cameras=0, slop=0.015)
+    rng = random.Random(12)
+    period = 0.05
+    for _loop in range(2):
+        for f in range(30):  # a 1.5 s bag
+            for cam in rng.sample([0, 1, 2], 3):
+                h.pubs[cam].publish(make_image(cam, f, 5000.0 + f * period))
+            spin_for(h.ex, period)
+    spin_until(h.ex, lambda: all(len(c) >= 58 for c in h.clouds), timeout=3.0)
+    for cam in range(3):
+        stamps = [stamp_to_float(c.header.stamp) - 5000.0 for c in h.clouds[cam]]
+        back = [k for k in range(1, len(stamps)) if stamps[k] < stamps[k - 1]]
+        assert len(back) == 1 and len(stamps) >= 58, (cam, stamps)  # both passes, one jump back
+        assert stamps[-1] == pytest.approx(29 * period, abs=1e-6)
+    assert h.node.sync.resets == 1
+    err = capfd.readouterr().err
+    assert err.count("jumped back") == 1, err

@@ -43,7 +43,7 @@ from ros2_mvpose.ros.node_utils import stamp_to_sec
 from ros2_mvpose.ros.params import declare_parameters, from_values
 from ros2_mvpose.ros.pointcloud import keypoints_to_cloud
 from ros2_mvpose.ros.qos import result_qos, sensor_qos
-from ros2_mvpose.ros.sync import ApproximateTimeSync, MessageFiltersSync, message_filters_available
+from ros2_mvpose.ros.sync import ApproximateTimeSync, MessageFiltersSync, SyncEvent, message_filters_available
 from ros2_mvpose.ros.topics import sibling_topic, transport_topic
 from ros2_mvpose.ros.worker import LatestWorker
 from ros2_mvpose.stages.detection import BadInput, DetectionStage, create_backend
@@ -149,6 +149,7 @@ class DetectorNode(Node):
                 min_inputs=self.min_cameras,
                 dead_after=sp.camera_timeout,
                 max_offset=sp.max_stamp_offset,
+                on_event=self._on_sync_event,
             )
             self.sync_impl = "ros2_mvpose.ros.sync.ApproximateTimeSync"
             raw = bool(p.raw_images)
@@ -194,6 +195,13 @@ class DetectorNode(Node):
 
     def _on_tick(self) -> None:
         self.sync.tick(time.monotonic())
+
+    def _on_sync_event(self, ev: SyncEvent) -> None:
+        """A camera out of / back in sync, or every camera's stamps jumped back: logged once."""
+        if ev.kind == "in_sync":
+            self.get_logger().info(ev.describe(self.camera_names))
+        else:
+            self.get_logger().warning(ev.describe(self.camera_names))
 
     def _on_set(self, msgs: list, stamp: float) -> None:
         self.worker.submit(_SetItem(list(msgs), stamp, time.monotonic()))
@@ -241,8 +249,8 @@ class DetectorNode(Node):
         statuses = self.inputs.statuses(
             name,
             now,
-            in_sets=lambda i: self.sync.is_alive(i, now),
-            sync_offset=lambda i: None,
+            in_sets=lambda i: self.sync.in_sets(i, now),
+            sync_offset=self.sync.offset,
             extra=lambda i: {"clouds_published": self.published[i]},
         )
         values: dict[str, Any] = {

@@ -43,15 +43,12 @@ from ros2_mvpose.ros.node_utils import stamp_to_sec
 from ros2_mvpose.ros.params import declare_parameters, from_values
 from ros2_mvpose.ros.pointcloud import skeletons_to_cloud
 from ros2_mvpose.ros.qos import result_qos, sensor_qos
-from ros2_mvpose.ros.sync import ApproximateTimeSync
+from ros2_mvpose.ros.sync import ApproximateTimeSync, SyncEvent
 from ros2_mvpose.stages.problems import Problem
 from ros2_mvpose.stages.triangulation import TriangulationStage
 
 NODE_NAME = "triangulator_node"
 LATENCY_STAGES = ("decode", "reconstruct", "publish", "total", "since_stamp")
-#: seconds a keypoint stamp may be older than the newest processed set before the node treats it
-#: as a time jump (bag replayed again) and resets synchronization and tracking
-TIME_JUMP_BACK = 1.0
 
 #: Every parameter of the node, in declaration order (groups in ros2_mvpose.nodes.params).
 PARAMETERS = parameters(NODE_NAME)
@@ -91,6 +88,7 @@ class TriangulatorNode(Node):
             min_inputs=min_inputs(sp.min_cameras, n),
             dead_after=sp.camera_timeout,
             max_offset=sp.max_stamp_offset,
+            on_event=self._on_sync_event,
         )
         self._markers = SkeletonMarkerPublisher(
             self.world_frame,
@@ -155,19 +153,22 @@ class TriangulatorNode(Node):
 
     def _on_keypoints(self, index: int, msg: PointCloud2) -> None:
         self.inputs.received(index)
-        stamp = stamp_to_sec(msg.header.stamp)
-        if stamp < self._last_stamp - TIME_JUMP_BACK:
-            self._time_jumped_back(stamp)
-        self._sync.add(index, msg, stamp, time.monotonic())
+        self._sync.add(index, msg, stamp_to_sec(msg.header.stamp), time.monotonic())
 
-    def _time_jumped_back(self, stamp: float) -> None:
-        """Stamps went back in time (a bag replayed again, a clock reset): start over."""
-        self.get_logger().warning(
-            f"keypoint stamps jumped back in time ({self._last_stamp:.3f} s -> "
-            f"{stamp:.3f} s); resetting synchronization and tracking"
-        )
+    def _on_sync_event(self, ev: SyncEvent) -> None:
+        """A camera out of / back in sync (logged once), or every camera's stamps jumped back."""
+        if ev.kind == "reset":
+            self._time_jumped_back(ev)
+        elif ev.kind == "out_of_sync":
+            self.get_logger().warning(ev.describe(self.names))
+        else:
+            self.get_logger().info(ev.describe(self.names))
+
+    def _time_jumped_back(self, ev: SyncEvent) -> None:
+        """Every camera's stamps went back in time (a bag replayed again, a clock reset): the
+        synchronizer restarted; tracking starts over too."""
+        self.get_logger().warning(ev.describe(self.names) + "; tracking reset")
         self.stats["time_jumps"] += 1
-        self._sync.reset()
         self.stage.reset()
         self._last_stamp = float("-inf")
         arr = self._markers.clear(self._header())
@@ -252,7 +253,11 @@ class TriangulatorNode(Node):
             }
 
         statuses = self.inputs.statuses(
-            name, now, in_sets=lambda i: self._sync.is_alive(i, now), sync_offset=lambda i: None, extra=extra
+            name,
+            now,
+            in_sets=lambda i: self._sync.in_sets(i, now),
+            sync_offset=self._sync.offset,
+            extra=extra,
         )
         values: dict[str, Any] = {
             "sets_rate_hz": self._set_rate.rate(now),

@@ -15,6 +15,8 @@ API (what the nodes use)::
     callback(msgs, stamp)              # a set: one msg (or None) per input, stamp = latest member
     on_event(SyncEvent)                # or, without on_event: sync.drain_events() -> [SyncEvent]
     sync.state(index)                  # "ok" | "dead" | "out_of_sync" (for diagnostics)
+    sync.in_sets(index, now)           # alive and in sync: the input is in the sets
+    sync.offset(index)                 # its stamp offset from the others while out of sync, else None
     sync.is_alive(index), sync.reset(), sync.queue_lengths()
     sync.emitted / dropped / partial / resets   # counters
 
@@ -273,6 +275,17 @@ class ApproximateTimeSync:
         """Whether input ``index``'s stamps agree with the others' (as of the last call)."""
         with self._lock:
             return self._suspect_since[index] is None
+
+    def in_sets(self, index: int, now: float | None = None) -> bool:
+        """Whether input ``index`` takes part in sets: alive (as of the last call, or at ``now``)
+        and in sync."""
+        return self.state(index, now) == "ok"
+
+    def offset(self, index: int) -> float | None:
+        """Seconds by which input ``index``'s stamps disagree with the others' while it is out of
+        sync (> 0: ahead); None while it agrees."""
+        with self._lock:
+            return self._offset[index] if self._suspect_since[index] is not None else None
 
     def state(self, index: int, now: float | None = None) -> str:
         """``"out_of_sync"``, ``"dead"`` or ``"ok"`` for input ``index`` (diagnostics)."""
@@ -657,6 +670,12 @@ class MessageFiltersSync:
 
     def is_alive(self, index: int, now: float | None = None) -> bool:
         return True
+
+    def in_sets(self, index: int, now: float | None = None) -> bool:
+        return True
+
+    def offset(self, index: int) -> float | None:
+        return None
 
     def drain_events(self) -> list[SyncEvent]:
         return []
