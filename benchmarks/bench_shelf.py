@@ -13,7 +13,8 @@ or the ear centre (``--head 4da-ears``, the 4D Association output's own rule); `
 uses mvpose's nose-and-shoulders rule. The 4D Association method's own output
 on the same detections is scored by the same code (always with its own head rule).
 
-Usage: ``python benchmarks/bench_shelf.py [--data DIR] [--parts] [--frames A:B] [--head H]``; prints a
+Usage: ``python benchmarks/bench_shelf.py [--data DIR] [--parts] [--frames A:B] [--head H]
+[--ceiling]``; prints a
 markdown table (PCP % per actor 1-4, average over actors 1-3, mean per-joint error in mm of the
 defined joints, joints left undefined in matched skeletons of actors 1-3).
 """
@@ -28,6 +29,7 @@ for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUME
 import argparse  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
+import warnings  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -41,31 +43,45 @@ DEFAULT_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "shelf"
 FPS = 25.0
 
 
-def load_views(data: Path, cams) -> list[list[np.ndarray]]:
-    """Per frame, per camera: (P, 17, 3) COCO-17 keypoints grouped from the BODY25 peaks."""
-    per_cam = []
-    for k, cam in enumerate(cams):
-        frames = sd.read_detections(data / "detection" / f"{k}.txt", cam.width, cam.height)
-        per_cam.append([sd.body25_to_coco(sd.group_body25(f)) for f in frames])
+def load_detections(data: Path, cams) -> list[list[sd.Body25Frame]]:
+    """Per frame, per camera: the BODY25 peaks and part-affinity scores."""
+    per_cam = [sd.read_detections(data / "detection" / f"{k}.txt", c.width, c.height)
+               for k, c in enumerate(cams)]
     n = {len(f) for f in per_cam}
     if len(n) != 1:
         raise ValueError(f"{data / 'detection'}: cameras have different frame counts {sorted(n)}")
     return [list(v) for v in zip(*per_cam, strict=True)]
 
 
-def reconstruct(
-    cams, views: list[list[np.ndarray]], head: str = "4da", **params
-) -> tuple[list[list[np.ndarray]], float]:
-    """Shelf skeletons (14, 3) per frame from the Reconstructor (COCO -> Shelf head conversion
-    ``head``), and the CPU seconds spent."""
+def load_views(data: Path, cams) -> list[list[np.ndarray]]:
+    """Per frame, per camera: (P, 17, 3) COCO-17 keypoints grouped from the BODY25 peaks."""
+    return [[sd.body25_to_coco(sd.group_body25(f)) for f in fr] for fr in load_detections(data, cams)]
+
+
+def reconstruct(cams, views: list[list[np.ndarray]], **params) -> tuple[list[list[np.ndarray]], float]:
+    """COCO-17 skeletons (17, 3) per frame from the Reconstructor, and the CPU seconds spent."""
     rec = Reconstructor(cams, **params)
-    out = []
     t0 = time.process_time()
     people_per_frame = [rec.update(v, stamp=i / FPS) for i, v in enumerate(views)]
     cpu = time.process_time() - t0
-    for people in people_per_frame:
-        out.append([sd.coco_to_shelf(p.joints, head) for p in people])
-    return out, cpu
+    return [[p.joints for p in people] for people in people_per_frame], cpu
+
+
+def ceiling(cams, dets, gt, coco: list[list[np.ndarray]], head: str) -> list[list[np.ndarray]]:
+    """Per frame, per annotated actor: the Shelf skeleton of :func:`shelf_data.ceiling_limbs`
+    with the face joints of the Reconstructor's skeleton matched to the actor."""
+    out = []
+    for frames, truth, people in zip(dets, gt, coco, strict=True):
+        fr = []
+        for g in truth.values():
+            X = np.full((17, 3), np.nan)
+            if people:
+                d = [np.nanmean(np.linalg.norm(sd.coco_to_shelf(p, head) - g[:14], axis=1)) for p in people]
+                X[:5] = people[int(np.nanargmin(d))][:5]
+            X[sd.COCO_TO_SHELF12] = sd.ceiling_limbs(cams, frames, g)
+            fr.append(sd.coco_to_shelf(X, head))
+        out.append(fr)
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -73,6 +89,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA, help="Shelf folder (default ../shared/shelf)")
     ap.add_argument("--parts", action="store_true", help="also print PCP per part and actor")
     ap.add_argument("--frames", default=None, help="frame range A:B (0 = Shelf frame 300)")
+    ap.add_argument("--ceiling", action="store_true",
+                    help="also score the best limb joints any triangulation of these peaks can give "
+                         "(views chosen with the ground truth; the Reconstructor's face joints)")
     ap.add_argument("--head", choices=sd.HEADS, default="4da",
                     help="COCO -> Shelf head conversion (default: the 4D Association evaluation's)")
     args = ap.parse_args(argv)
@@ -81,7 +100,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"SKIP: no Shelf data at {data} (needs calibration.json, detection/, gt.txt)")
         return 0
     cams = sd.read_cameras(data / "calibration.json")
-    views = load_views(data, cams)
+    dets = load_detections(data, cams)
+    views = [[sd.body25_to_coco(sd.group_body25(f)) for f in fr] for fr in dets]
     gt = sd.read_skeletons(data / "gt.txt", 15)
     fourda = sd.read_skeletons(data / "skel_4da_linux_2020-06.txt", 19)
     sl = slice(None)
@@ -89,7 +109,8 @@ def main(argv: list[str] | None = None) -> int:
         a, b = (int(x) for x in args.frames.split(":"))
         sl = slice(a, b)
     reconstruct(cams, views[:5])  # compiles the numba kernels (once per machine), not timed
-    ours, cpu = reconstruct(cams, views[sl], args.head)
+    coco, cpu = reconstruct(cams, views[sl])
+    ours = [[sd.coco_to_shelf(p, args.head) for p in f] for f in coco]
     s_ours = sd.score(ours, gt[sl])
     s_4da = sd.score([[sd.skel19_to_shelf(p) for p in f.values()] for f in fourda[sl]], gt[sl])
     print(f"Shelf: {len(views[sl])} frames, {len(cams)} cameras; Reconstructor {cpu:.2f} CPU s "
@@ -99,6 +120,11 @@ def main(argv: list[str] | None = None) -> int:
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
     print(sd.format_score("ros2_mvpose Reconstructor (defaults)", s_ours))
     print(sd.format_score("4D Association (2020-06 output)", s_4da))
+    if args.ceiling:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN skeletons
+            s_ceil = sd.score(ceiling(cams, dets[sl], gt[sl], coco, args.head), gt[sl])
+        print(sd.format_score("ceiling: limbs from the peaks and views nearest the truth", s_ceil))
     if args.parts:
         print("\nPCP per part (%), actors 1 / 2 / 3:")
         for k, name in enumerate(sd.PART_NAMES):

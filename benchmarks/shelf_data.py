@@ -17,6 +17,7 @@ correct when the mean of its two endpoint errors is at most half the true part l
 
 from __future__ import annotations
 
+import itertools
 import json
 import warnings
 from collections.abc import Iterator, Sequence
@@ -27,6 +28,7 @@ import numpy as np
 
 from ros2_mvpose.geometry import Camera
 from ros2_mvpose.geometry.camera import nearest_rotation
+from ros2_mvpose.geometry.triangulation import triangulate_dlt
 
 #: Part-affinity pairs (BODY25 joints a -> b) in file order.
 PAF_PAIRS: tuple[tuple[int, int], ...] = (
@@ -370,3 +372,36 @@ def format_score(name: str, s: Score, actors: Sequence[int] = (0, 1, 2)) -> str:
     errs = [f"{err[a]:.0f}" if s.frames[a] else "-" for a in range(len(err))]
     und = int(s.undefined[list(actors)].sum())
     return f"| {name} | " + " | ".join(cells) + f" | **{avg:.1f}** | " + " / ".join(errs) + f" | {und} |"
+
+
+# ---------------------------------------------------------------------------- ceiling
+def ceiling_limbs(
+    cams: Sequence[Camera], frames: Sequence[Body25Frame], truth: np.ndarray, min_score: float = 0.1
+) -> np.ndarray:
+    """(12, 3) best 3D limb joints (Shelf order 0..11) any triangulation of these detections can
+    give, chosen with the ground truth (an upper bound, not a method): per view the heatmap peak
+    of the joint nearest to the true joint's projection (score >= ``min_score``, any grouping),
+    then of every subset of >= 2 such views the DLT point nearest to the truth (NaN with fewer
+    than 2 views). ``frames``: the views' BODY25 output of one frame; ``truth``: (>= 12, 3)."""
+    C = len(cams)
+    P = np.array([c.projection_matrix for c in cams])
+    subsets = [s for r in range(2, C + 1) for s in itertools.combinations(range(C), r)]
+    mask = np.zeros((len(subsets), C))
+    for k, sub in enumerate(subsets):
+        mask[k, list(sub)] = 1.0
+    out = np.full((12, 3), np.nan)
+    for sj, cj in enumerate(COCO_TO_SHELF12):
+        uv = np.zeros((C, 2))
+        w = np.zeros(C)
+        for c, (cam, f) in enumerate(zip(cams, frames, strict=True)):
+            pk = f.peaks[BODY25_TO_COCO[cj]]
+            pk = pk[pk[:, 2] >= min_score]
+            if len(pk):
+                k = int(np.argmin(np.linalg.norm(pk[:, :2] - cam.project(truth[sj][None])[0], axis=1)))
+                uv[c], w[c] = pk[k, :2], 1.0
+        W = mask * w
+        X = triangulate_dlt(P, np.broadcast_to(uv, (len(subsets), C, 2)), W)
+        e = np.linalg.norm(X - truth[sj], axis=1)  # NaN where fewer than 2 views
+        if np.isfinite(e).any():
+            out[sj] = X[int(np.nanargmin(e))]
+    return out
