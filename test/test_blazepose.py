@@ -294,15 +294,18 @@ def test_choose_backend_auto_follows_the_checkpoint_file(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv(sel.CHECKPOINT_ENV, raising=False)
     ckpt = tmp_path / "mine.pth"
+    from ros2_mvpose.pose2d.movenet import movenet_available
+
+    pretrained = "movenet" if movenet_available()[0] else "blazepose"
     name, path, reason = sel.choose_backend("auto", ckpt)
-    assert (name, path) == ("blazepose", None) and "does not exist" in reason and str(ckpt) in reason
+    assert (name, path) == (pretrained, None) and "does not exist" in reason and str(ckpt) in reason
     ckpt.write_bytes(b"x")
     name, path, reason = sel.choose_backend("auto", ckpt)
     assert (name, path) == ("higherhrnet", ckpt) and "exists" in reason
     # default search: $MVPOSE_CHECKPOINT as a folder, then ./checkpoints/
     if not _defaults_present():
         name, path, reason = sel.choose_backend("AUTO")
-        assert name == "blazepose" and "no HigherHRNet checkpoint" in reason
+        assert name == pretrained and "no HigherHRNet checkpoint" in reason
         assert str(tmp_path / "checkpoints" / sel.DEFAULT_CHECKPOINT_NAME) in reason
     local = tmp_path / "checkpoints" / sel.DEFAULT_CHECKPOINT_NAME
     local.parent.mkdir()
@@ -320,17 +323,20 @@ def test_choose_backend_auto_follows_the_checkpoint_file(tmp_path, monkeypatch):
         sel.choose_backend("openpose")
 
 
-def test_select_backend_auto_without_checkpoint_builds_blazepose(tmp_path, monkeypatch):
+def test_select_backend_auto_without_checkpoint_or_movenet_builds_blazepose(tmp_path, monkeypatch):
     if _defaults_present():
         pytest.skip("a HigherHRNet checkpoint is installed here, so auto picks HigherHRNet")
+    import ros2_mvpose.pose2d.movenet as movenet
+
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv(sel.CHECKPOINT_ENV, raising=False)
+    monkeypatch.setattr(movenet, "movenet_available", lambda: (False, "not installed (test)"))
     # auto passes only the keys the chosen backend accepts (input_size is HigherHRNet's)
     backend, reason = sel.select_backend("auto", min_detection_confidence=0.3, input_size=640)
     try:
         assert isinstance(backend, BlazePoseBackend) and backend.name == "blazepose"
         assert backend.min_detection_confidence == 0.3
-        assert reason.startswith("2D backend: blazepose (auto)")
+        assert reason.startswith("2D backend: blazepose (auto)") and "not installed (test)" in reason
     finally:
         backend.close()
     with pytest.raises(TypeError):

@@ -59,6 +59,8 @@ ROSDEP_KEYS: dict[str, str | None] = {
     "compression": None,
     # optional runtime="onnxruntime" of the HigherHRNet estimator (pip only; torch is the default)
     "onnxruntime": None,
+    # MoveNet runtime: no rosdep key; ROS users pip-install it (docs/install.md)
+    "ai_edge_litert": None,
 }
 
 # The same imports -> where a pip install gets them: a requirement name in setup.py's
@@ -95,6 +97,7 @@ PIP_SOURCES: dict[str, str | None] = {
     "tomli": "tomli",
     "compression": None,
     "onnxruntime": "onnxruntime",
+    "ai_edge_litert": "ai-edge-litert",  # scripts/requirements-movenet.txt, setup.py extra "movenet"
 }
 
 

