@@ -12,9 +12,10 @@ of that variant's keypoints) as sets/s, and the ratio of that to BlazePose's in 
 (> 1 = more sets per second than BlazePose).
 
 Variants: BlazePose (its defaults: one graph per camera, ``min(4, cores)`` worker threads);
-MoveNet at each ``--sizes`` with its defaults (one interpreter per camera, 1 LiteRT thread each,
-``min(4, cores)`` worker threads over the cameras); unless ``--no-threads``, MoveNet at the
-default size with 1 worker and 1 or 2 LiteRT threads (the 1-vs-2-threads comparison).
+MoveNet with its defaults (a 256 first pass, 384 again for images with 2+ people; one interpreter
+per camera and size, 1 LiteRT thread each, ``min(4, cores)`` worker threads over the cameras);
+MoveNet in one pass at each ``--sizes``; unless ``--no-threads``, the MoveNet defaults with
+1 worker x 1 LiteRT thread, 1 x 2 and 2 x 2 (the 1-vs-2-threads comparison).
 Prints a markdown table.
 """
 
@@ -44,7 +45,8 @@ def load_sets(bag: Path, topics: list[str]) -> list[tuple[float, list]]:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--bag", default="sample_bag", help="bag inside sample/ (sample_bag: 1 person, multi_bag: 3)")
+    ap.add_argument("--bag", default="sample_bag",
+                    help="bag inside sample/ (sample_bag: 1 person, multi_bag: 3)")
     ap.add_argument("--sizes", default="256,320,384", help="MoveNet input sizes (long side, pixels)")
     ap.add_argument("--reps", type=int, default=2, help="passes over the bag")
     ap.add_argument("--no-threads", action="store_true", help="skip the 1-vs-2 LiteRT threads variants")
@@ -53,20 +55,21 @@ def main() -> int:
     from ros2_mvpose.geometry import Reconstructor
     from ros2_mvpose.geometry.rig import load_rig
     from ros2_mvpose.pose2d.blazepose import BlazePoseBackend
-    from ros2_mvpose.pose2d.movenet import DEFAULT_INPUT_SIZE, MoveNetBackend
+    from ros2_mvpose.pose2d.movenet import DEFAULT_FIRST_PASS_SIZE, DEFAULT_INPUT_SIZE, MoveNetBackend
 
     rig = load_rig(ROOT / "sample" / "rig.yaml")
     sets = load_sets(ROOT / "sample" / args.bag, [c.image_topic for c in rig.cameras])
     n_cams = len(rig.cameras)
     variants: list[tuple[str, object]] = [("BlazePose (defaults)", BlazePoseBackend())]
+    variants.append((f"MoveNet defaults ({DEFAULT_FIRST_PASS_SIZE}, then {DEFAULT_INPUT_SIZE} where "
+                     "2+ people)", MoveNetBackend()))
     for size in (int(s) for s in args.sizes.split(",")):
-        default = " (default)" if size == DEFAULT_INPUT_SIZE else ""
-        variants.append((f"MoveNet {size}{default}", MoveNetBackend(input_size=size)))
+        variants.append((f"MoveNet {size} only", MoveNetBackend(input_size=size, first_pass_size=0)))
     if not args.no_threads:
-        for threads in (1, 2):
-            variants.append((f"MoveNet {DEFAULT_INPUT_SIZE}, 1 worker, {threads} LiteRT thread"
-                             f"{'s' if threads > 1 else ''}",
-                             MoveNetBackend(num_workers=1, num_threads=threads)))
+        for workers, threads in ((1, 1), (1, 2), (2, 2)):
+            variants.append((f"MoveNet defaults, {workers} worker{'s' if workers > 1 else ''} x "
+                             f"{threads} LiteRT thread{'s' if threads > 1 else ''}",
+                             MoveNetBackend(num_workers=workers, num_threads=threads)))
     recs = [Reconstructor(rig.to_cameras()) for _ in variants]
     for _, b in variants:  # warm-up: interpreters, graphs, allocations
         b.predict(sets[0][1])

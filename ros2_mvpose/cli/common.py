@@ -29,8 +29,14 @@ def add_backend_args(p: argparse.ArgumentParser) -> None:
         "--movenet-input-size",
         type=int,
         default=None,
-        choices=[256, 320, 384],
-        help="MoveNet: long side of the model input in pixels (default 320)",
+        help="MoveNet: long side of the model input in pixels, a multiple of 32 (default 384)",
+    )
+    p.add_argument(
+        "--movenet-first-pass",
+        type=int,
+        default=None,
+        help="MoveNet: long side of a cheaper first pass; images where it finds at most one person "
+        "keep its result (default 256; 0 = one pass at --movenet-input-size)",
     )
     p.add_argument(
         "--movenet-threshold", type=float, default=None, help="MoveNet: person-score threshold (default 0.2)"
