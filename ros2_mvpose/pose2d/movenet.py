@@ -389,7 +389,11 @@ class MoveNetBackend:
 
     def _pass(self, index: int, image: np.ndarray, size: int) -> np.ndarray:
         tensor, scale = preprocess(image, size, index)
-        raw = self._runners[(index, size)].run(tensor)
+        runner = self._runners.get((index, size))
+        if runner is None:  # first use; each camera index is handled by one thread at a time
+            runner = self._runners[(index, size)] = _Runner(self._interpreter_cls, self._model,
+                                                            self.num_threads)
+        raw = runner.run(tensor)
         return decode_output(raw, tensor.shape[1:3], scale, image.shape[:2], self.person_threshold)
 
     def _run_one(self, index: int, image: np.ndarray) -> tuple[np.ndarray, bool]:
@@ -407,11 +411,6 @@ class MoveNetBackend:
         if not isinstance(images, (list, tuple)):
             raise ValueError(f"expected a list of images, got {type(images).__name__}")
         with self._lock:
-            for i in range(len(images)):
-                for size in (self.first_pass_size, self.input_size):
-                    if size and (i, size) not in self._runners:
-                        self._runners[(i, size)] = _Runner(self._interpreter_cls, self._model,
-                                                           self.num_threads)
             if self.num_workers > 1 and len(images) > 1:
                 if self._executor is None:
                     self._executor = ThreadPoolExecutor(self.num_workers, thread_name_prefix="movenet")

