@@ -26,7 +26,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-pytest.importorskip("ai_edge_litert", reason="ai-edge-litert not installed (scripts/requirements-movenet.txt)")
+pytest.importorskip("ai_edge_litert",
+                    reason="ai-edge-litert not installed (scripts/requirements-movenet.txt)")
 
 from ros2_mvpose.pose2d import movenet  # noqa: E402
 from ros2_mvpose.pose2d import select as sel  # noqa: E402

