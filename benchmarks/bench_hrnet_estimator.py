@@ -11,8 +11,8 @@ and times the grouping alone on synthetic 512x512 maps with 10 people (the weigh
 trained, so their heatmaps give meaningless, crowded groupings): as the pipeline runs it (refine's
 tag boxes from the 1/4 network tags, then :func:`parse_heatmaps`; the maps are made by the
 estimator's own post-processing from synthetic network outputs) and plain :func:`parse_heatmaps`,
-on the compiled numba kernels and on the numpy code in the same run (numba path only when numba
-is installed; ``MVPOSE_NO_NUMBA=1`` times numpy alone).
+on the compiled numba kernels, and the plain reference (what runs without numba) on the same
+maps in the same run, checked to give identical people and scores.
 
 Weights: the deterministic reference weights from ``../shared/higherhrnet`` when present, else
 random init. Prints a markdown table. Example::
@@ -112,39 +112,16 @@ def pipeline_maps(est, rng, size: int = 512):
         return heat.numpy(), torch.stack(tags, dim=3).numpy(), low
 
 
-def _set_grouping_path(name: str) -> None:
-    """Make the grouping run its numba kernels (``"numba"``) or its numpy code."""
-    from ros2_mvpose.pose2d import grouping
-
-    grouping._KERNELS_TRIED = True
-    if name == "numba":
-        from ros2_mvpose.pose2d import grouping_kernels
-
-        grouping._KERNELS = grouping_kernels
-    else:
-        grouping._KERNELS = None
-
-
-def grouping_paths() -> tuple[list[str], float | None]:
-    """The grouping implementations to time (numba first when it imports and is not turned off
-    by ``MVPOSE_NO_NUMBA=1``) and the seconds of its import (None without numba)."""
-    from ros2_mvpose.pose2d import grouping
-
-    t0 = time.perf_counter()
-    default = grouping.accelerator()
-    t_import = time.perf_counter() - t0
-    return (["numba", "numpy"], t_import) if default == "numba" else (["numpy"], None)
-
-
-def time_grouping(n_maps: int, reps: int, path: str = "numpy") -> dict[str, float | int]:
+def time_grouping(n_maps: int, reps: int) -> dict:
     """Wall ms per image of the grouping as the pipeline runs it (:meth:`group` = tag boxes
     from the low-resolution outputs + :func:`parse_heatmaps`), and of plain
     :func:`parse_heatmaps` (bounds from one pass over the final maps), each with and without
     refine, on ``n_maps`` synthetic 10-person 512x512 images x ``reps`` rounds (calls
-    interleaved; the machine is shared: medians and minima of single calls), on the grouping
-    implementation ``path`` ("numba" kernels or "numpy"). The first call (compile or load of the
-    kernels from numba's cache) is timed apart as ``first_call_s``."""
-    _set_grouping_path(path)
+    interleaved; the machine is shared: medians and minima of single calls). The first call
+    (compile or load of the kernels from numba's cache) is timed apart as ``first_call_s``; the
+    reference (``grouping_reference.parse``) is timed once per map and checked equal."""
+    from ros2_mvpose.pose2d import grouping_reference
+
     est = HigherHRNetEstimator(torch.nn.Identity(), input_size=512)  # official grouping defaults
     est_nr = HigherHRNetEstimator(torch.nn.Identity(), input_size=512, refine=False)
     rng = np.random.default_rng(0)
@@ -177,41 +154,40 @@ def time_grouping(n_maps: int, reps: int, path: str = "numpy") -> dict[str, floa
     out["people"] = len(parse_heatmaps(*maps[0][:2])[0])
     out["calls"] = len(times["plain"])
     out["first_call_s"] = first_call
-    out["results"] = [est.group(*m) for m in maps]
+    ref_times = []
+    for det, tags, _ in maps:
+        t0 = time.perf_counter()
+        want = grouping_reference.parse(det, tags)
+        ref_times.append(time.perf_counter() - t0)
+        got = parse_heatmaps(det, tags)
+        assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1])
+    out["reference"] = float(np.median(ref_times)) * 1e3
     return out
 
 
 def grouping_report(reps: int) -> str:
-    """Grouping timings of every available implementation (same maps, same run), checked to
-    give identical people and scores."""
-    paths, t_import = grouping_paths()
-    res = {p: time_grouping(n_maps=3, reps=reps, path=p) for p in paths}
-    if len(paths) == 2:  # numba and numpy give the same results
-        for (a, sa), (b, sb) in zip(res["numba"]["results"], res["numpy"]["results"]):
-            assert np.array_equal(a, b) and np.array_equal(sa, sb), "numba != numpy grouping"
-    g0 = res[paths[0]]
-    lines = [
+    """Grouping timings (compiled kernels, and the reference once per map), checked identical."""
+    from ros2_mvpose.pose2d import grouping
+
+    t0 = time.perf_counter()
+    if grouping.accelerator() != "numba":
+        return "grouping: numba is not installed, nothing to time (the reference runs)"
+    t_import = time.perf_counter() - t0
+    g = time_grouping(n_maps=3, reps=reps)
+    return "\n".join([
         f"Grouping on synthetic 17x512x512 maps built by the estimator's post-processing from "
         f"synthetic network outputs (2-D tags, 10 people placed, ~20 % joints missing; "
-        f"{g0['people']} found on the first), official defaults, median (min) of {g0['calls']} "
-        f"calls per variant; default path: {paths[0]}"
-        + (f" (numba import {t_import:.2f} s; identical results to numpy checked)"
-           if t_import is not None else " (numba not installed or MVPOSE_NO_NUMBA=1)") + ":"]
-    for p in paths:
-        g = res[p]
-        lines.append(
-            f"- [{p}] as the pipeline runs it (HigherHRNetEstimator.group: refine's tag boxes "
-            f"from the 1/4 stage-0 tags + parse_heatmaps): {g['pipeline']:.1f} ms/image with "
-            f"refine (min {g['min_pipeline']:.1f}), {g['pipeline_no_refine']:.1f} "
-            f"(min {g['min_pipeline_no_refine']:.1f}) without (target <= 5 ms); plain "
-            f"parse_heatmaps (no precomputed bounds): {g['plain']:.1f} (min "
-            f"{g['min_plain']:.1f}) with refine, {g['plain_no_refine']:.1f} (min "
-            f"{g['min_plain_no_refine']:.1f}) without; first calls {g['first_call_s']:.2f} s")
-    if len(paths) == 2:
-        lines.append(f"- numba vs numpy, pipeline with refine: "
-                     f"x{res['numpy']['pipeline'] / res['numba']['pipeline']:.2f}")
-    _set_grouping_path(paths[0])
-    return "\n".join(lines)
+        f"{g['people']} found on the first), official defaults, median (min) of {g['calls']} "
+        f"calls per variant (numba import {t_import:.2f} s; identical to the reference):",
+        f"- as the pipeline runs it (HigherHRNetEstimator.group: refine's tag boxes from the 1/4 "
+        f"stage-0 tags + parse_heatmaps): {g['pipeline']:.1f} ms/image with refine (min "
+        f"{g['min_pipeline']:.1f}), {g['pipeline_no_refine']:.1f} (min "
+        f"{g['min_pipeline_no_refine']:.1f}) without (target <= 5 ms); plain parse_heatmaps (no "
+        f"precomputed bounds): {g['plain']:.1f} (min {g['min_plain']:.1f}) with refine, "
+        f"{g['plain_no_refine']:.1f} (min {g['min_plain_no_refine']:.1f}) without; first calls "
+        f"{g['first_call_s']:.2f} s",
+        f"- the plain reference (what runs without numba): {g['reference']:.0f} ms/image "
+        f"(median of 3), x{g['reference'] / g['pipeline']:.0f} the pipeline's grouping"])
 
 
 def time_sets(fn, reps: int) -> dict[str, float]:

@@ -1,55 +1,44 @@
-"""Associative-embedding grouping (``parse_heatmaps``) on synthetic maps and against an oracle.
+"""Associative-embedding grouping (``parse_heatmaps``) on synthetic maps and against the reference.
 
-The oracle below is an independent, loop-style re-statement of the official
-``HeatmapParser.parse`` (HRNet/HigherHRNet-Human-Pose-Estimation ``lib/core/group.py``): max-pool
-NMS with -inf padding, top-k, ``match_by_tag`` with its tag-keyed dictionary, ``adjust`` and
-``refine`` over the full maps. The official code solves each assignment with ``munkres``; the
-oracle enumerates every assignment of the same padded cost matrix instead, and declares a case
-ambiguous when two minimum-cost assignments lead to different groupings (there the official
-result depends on munkres' scan order); such cases are regenerated.
-
-The key exactness tests run on both implementations of the hot loops (fixture ``path``): the
-compiled numba kernels (``grouping_kernels``, skipped when numba is not installed) and the numpy
-code (what runs without numba or with ``MVPOSE_NO_NUMBA=1``).
+The reference (:mod:`ros2_mvpose.pose2d.grouping_reference`) states the official
+``HeatmapParser.parse`` plainly; the compiled kernels must give exactly its result. The official
+code solves each assignment with ``munkres``; here the reference's :func:`assign` is replaced by
+an enumeration of every assignment of the official padded cost matrix (:func:`oracle_parse`),
+which declares a case ambiguous when two minimum-cost assignments lead to different groupings
+(there the official result depends on munkres' scan order); such cases are regenerated. Without
+numba ``parse_heatmaps`` runs the reference itself (tests at the end).
 """
 
 from __future__ import annotations
 
 import itertools
+import logging
 import math
+from contextlib import contextmanager
 
 import numpy as np
 import pytest
 
-from ros2_mvpose.pose2d.grouping import JOINT_ORDER, find_peaks, parse_heatmaps
+from ros2_mvpose.pose2d import grouping_reference as reference
+from ros2_mvpose.pose2d.grouping import find_peaks, parse_heatmaps
 
 J = 17
 
 
-def _set_path(monkeypatch, name):
-    """Make :mod:`grouping` run its numba kernels (``"numba"``) or its numpy code."""
+@pytest.fixture
+def compiled(monkeypatch):
+    """The compiled kernels run the grouping (skipped when numba is not installed)."""
     import ros2_mvpose.pose2d.grouping as grouping
 
-    kernels = None
-    if name == "numba":
-        try:
-            from ros2_mvpose.pose2d import grouping_kernels as kernels
-        except ImportError as exc:
-            pytest.skip(f"numba path not testable: numba is not installed ({exc})")
+    kernels = pytest.importorskip("ros2_mvpose.pose2d.grouping_kernels",
+                                  reason="numba is not installed (the compiled grouping needs it)")
     monkeypatch.setattr(grouping, "_KERNELS", kernels)
     monkeypatch.setattr(grouping, "_KERNELS_TRIED", True)
-    assert grouping.accelerator() == name
-
-
-@pytest.fixture(params=["numba", "numpy"])
-def path(request, monkeypatch):
-    """Run the test on the compiled kernels and on the numpy code."""
-    _set_path(monkeypatch, request.param)
-    return request.param
+    return kernels
 
 
 # ----------------------------------------------------------------------------------------------
-# Oracle (plain numpy, official structure)
+# Oracle: the reference with every optimal assignment enumerated
 # ----------------------------------------------------------------------------------------------
 class Ambiguous(Exception):
     """Several optimal assignments with different outcomes (official result not unique)."""
@@ -65,136 +54,46 @@ def _all_assignments(n_cols: int, n_rows: int) -> np.ndarray:
     return _PERMS[key]
 
 
-def oracle_max_match(cost: np.ndarray, dist: np.ndarray, n_grouped: int, thr: float):
-    """Rows -> columns minimizing the official padded cost; raises Ambiguous on decisive ties."""
-    n_added, n_cols = cost.shape
-    if n_cols < n_added:  # official: pad with 1e10 columns (munkres pads rows with 0 itself)
-        cost = np.concatenate([cost, np.zeros((n_added, n_added - n_cols)) + 1e10], axis=1)
+def oracle_assign(cost: np.ndarray, dist: np.ndarray, thr: float) -> np.ndarray:
+    """:func:`reference.assign` by enumeration of the official padded cost matrix; raises
+    Ambiguous on decisive ties."""
+    n_added, n_grouped = cost.shape
+    if n_grouped < n_added:  # official: pad with 1e10 columns (munkres pads rows with 0 itself)
+        cost = np.concatenate([cost, np.zeros((n_added, n_added - n_grouped)) + 1e10], axis=1)
     if math.perm(cost.shape[1], n_added) > 200_000:
         raise Ambiguous("too large to enumerate")
     perms = _all_assignments(cost.shape[1], n_added)
-    real = perms < n_cols
+    real = perms < n_grouped
     # Every assignment uses the same number of padding columns: compare the real part only.
-    totals = np.where(real, cost[np.arange(n_added), np.minimum(perms, n_cols - 1)], 0).sum(1)
+    totals = np.where(real, cost[np.arange(n_added), np.minimum(perms, n_grouped - 1)], 0).sum(1)
     best = totals.min()
     optimal = perms[totals <= best + 1e-9 * max(1.0, abs(best))]
-    outcomes = set()
-    for assignment in optimal:
-        outcomes.add(tuple(
-            int(c) if (c < n_grouped and dist[r, c] < thr) else -1 for r, c in enumerate(assignment)
-        ))
+    outcomes = {tuple(int(c) if (c < n_grouped and dist[r, c] < thr) else -1
+                      for r, c in enumerate(assignment)) for assignment in optimal}
     if len(outcomes) > 1:
         raise Ambiguous(str(outcomes))
-    return [(r, int(c)) for r, c in enumerate(optimal[0])]
+    return np.array(outcomes.pop())
 
 
-def oracle_top_k(det, tag, max_num_people, nms_kernel):
-    """Official top_k: max-pool NMS (padding with -inf), top max_num_people per joint."""
-    n_joints, h, w = det.shape
-    pad = nms_kernel // 2
-    padded = np.full((n_joints, h + 2 * pad, w + 2 * pad), -np.inf, np.float32)
-    padded[:, pad:pad + h, pad:pad + w] = det
-    maxm = np.full_like(det, -np.inf)
-    for dy in range(nms_kernel):
-        for dx in range(nms_kernel):
-            maxm = np.maximum(maxm, padded[:, dy:dy + h, dx:dx + w])
-    nms = det * (maxm == det).astype(np.float32)
-    flat = nms.reshape(n_joints, -1)
-    ind = np.argsort(-flat, axis=1, kind="stable")[:, :max_num_people]
-    val_k = np.take_along_axis(flat, ind, axis=1)
-    tag_k = np.stack([np.take_along_axis(tag.reshape(n_joints, h * w, -1)[:, :, d], ind, axis=1)
-                      for d in range(tag.shape[3])], axis=2)
-    loc_k = np.stack([ind % w, ind // w], axis=2)
-    return tag_k, loc_k, val_k
+@contextmanager
+def enumerated_assignments():
+    saved = reference.assign
+    reference.assign = oracle_assign
+    try:
+        yield
+    finally:
+        reference.assign = saved
 
 
-def oracle_parse(det, tag, detection_threshold=0.1, tag_threshold=1.0, max_num_people=30,
-                 nms_kernel=5, use_detection_val=True, ignore_too_much=False, adjust=True,
-                 refine=True):
-    det = det.astype(np.float32)
-    tag = tag.astype(np.float32)
-    if tag.ndim == 3:
-        tag = tag[..., None]
-    n_joints, h, w = det.shape
-    tag_k, loc_k, val_k = oracle_top_k(det, tag, max_num_people, nms_kernel)
+def as_float32_4d(det, tag):
+    tag = tag if tag.ndim == 4 else tag[..., None]
+    return np.ascontiguousarray(det, np.float32), np.ascontiguousarray(tag, np.float32)
 
-    # --- match_by_tag
-    default = np.zeros((n_joints, 3 + tag_k.shape[2]))
-    joint_dict, tag_dict = {}, {}
-    for i in range(n_joints):
-        idx = JOINT_ORDER[i]
-        tags = tag_k[idx]
-        joints = np.concatenate((loc_k[idx], val_k[idx, :, None], tags), 1)
-        mask = joints[:, 2] > detection_threshold
-        tags = tags[mask]
-        joints = joints[mask]
-        if joints.shape[0] == 0:
-            continue
-        if i == 0 or len(joint_dict) == 0:
-            for t, jt in zip(tags, joints):
-                joint_dict.setdefault(t[0], np.copy(default))[idx] = jt
-                tag_dict[t[0]] = [t]
-        else:
-            grouped_keys = list(joint_dict.keys())[:max_num_people]
-            grouped_tags = [np.mean(tag_dict[k], axis=0) for k in grouped_keys]
-            if ignore_too_much and len(grouped_keys) == max_num_people:
-                continue
-            diff = joints[:, None, 3:] - np.array(grouped_tags)[None, :, :]
-            diff_normed = np.linalg.norm(diff, ord=2, axis=2)
-            diff_saved = np.copy(diff_normed)
-            if use_detection_val:
-                diff_normed = np.round(diff_normed) * 100 - joints[:, 2:3]
-            pairs = oracle_max_match(diff_normed, diff_saved, diff.shape[1], tag_threshold)
-            for row, col in pairs:
-                if col < diff.shape[1] and diff_saved[row][col] < tag_threshold:
-                    key = grouped_keys[col]
-                    joint_dict[key][idx] = joints[row]
-                    tag_dict[key].append(tags[row])
-                else:
-                    key = tags[row][0]
-                    joint_dict.setdefault(key, np.copy(default))[idx] = joints[row]
-                    tag_dict[key] = [tags[row]]
-    ans = np.array([joint_dict[k] for k in joint_dict]).astype(np.float32)
 
-    # --- adjust
-    if adjust:
-        for pid in range(len(ans)):
-            for jid in range(n_joints):
-                if ans[pid, jid, 2] > 0:
-                    x, y = ans[pid, jid, 0:2]
-                    xi, yi = int(x), int(y)
-                    m = det[jid]
-                    x = x + (0.25 if m[yi, min(xi + 1, w - 1)] > m[yi, max(xi - 1, 0)] else -0.25)
-                    y = y + (0.25 if m[min(yi + 1, h - 1), xi] > m[max(yi - 1, 0), xi] else -0.25)
-                    ans[pid, jid, 0:2] = (x + 0.5, y + 0.5)
-
-    scores = [p[:, 2].mean() for p in ans]
-
-    # --- refine (every person)
-    if refine:
-        for pid in range(len(ans)):
-            kp = ans[pid]
-            tags = []
-            for jid in range(n_joints):
-                if kp[jid, 2] > 0:
-                    x, y = kp[jid][:2].astype(np.int32)
-                    tags.append(tag[jid, y, x])
-            prev_tag = np.mean(tags, axis=0)
-            found = []
-            for jid in range(n_joints):
-                m = det[jid]
-                tt = (((tag[jid] - prev_tag[None, None, :]) ** 2).sum(axis=2) ** 0.5)
-                y, x = np.unravel_index(np.argmax(m - np.round(tt)), m.shape)
-                val = m[y, x]
-                fx = x + 0.5 + (0.25 if m[y, min(x + 1, w - 1)] > m[y, max(x - 1, 0)] else -0.25)
-                fy = y + 0.5 + (0.25 if m[min(y + 1, h - 1), x] > m[max(0, y - 1), x] else -0.25)
-                found.append((fx, fy, val))
-            for jid in range(n_joints):
-                if found[jid][2] > 0 and kp[jid, 2] == 0:
-                    kp[jid, :3] = found[jid]
-    if len(ans) == 0:
-        ans = np.zeros((0, n_joints, 3 + tag.shape[3]), np.float32)
-    return ans, np.asarray(scores, np.float32)
+def oracle_parse(det, tag, **params):
+    """The official result: the reference with enumerated assignments (raises Ambiguous)."""
+    with enumerated_assignments():
+        return reference.parse(*as_float32_4d(det, tag), **params)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -259,7 +158,7 @@ def match_people(found, people):
 # ----------------------------------------------------------------------------------------------
 # Known people
 # ----------------------------------------------------------------------------------------------
-def test_known_people_exact_positions_scores_and_tags(path):
+def test_known_people_exact_positions_scores_and_tags(compiled):
     h, w = 60, 90
     people = []
     for k, (ox, oy) in enumerate([(15, 15), (45, 30), (75, 45)]):
@@ -292,7 +191,7 @@ def test_no_people_gives_empty_arrays():
     assert found.shape == (0, J, 4)
 
 
-def test_missing_joints_are_zero_without_refine_and_filled_by_refine(path):
+def test_missing_joints_are_zero_without_refine_and_filled_by_refine(compiled):
     h, w = 64, 64
     rng = np.random.default_rng(2)
     people = person_grid(rng, 2, h, w, tags=[[-2.0], [2.0]])
@@ -372,7 +271,7 @@ def test_two_dimensional_tags_separate_what_one_dimension_merges():
     assert not np.allclose(found1[0, :, 3], found1[0, 0, 3])  # mixed tags: the people merged
 
 
-def test_find_peaks_nms_window_and_top_k(path):
+def test_find_peaks_nms_window_and_top_k(compiled):
     det = np.zeros((J, 30, 30), np.float32)
     det[0, 10, 10] = 0.9
     det[0, 10, 12] = 0.5  # inside the 5x5 window of the stronger peak: suppressed
@@ -389,11 +288,11 @@ def test_find_peaks_nms_window_and_top_k(path):
     v, x, y = find_peaks(det, 0.1, 2, 5)[0]
     np.testing.assert_allclose(v, [0.9, 0.3])
     assert all(len(p[0]) == 0 for p in peaks[1:])
-    # dense maps (many pixels above threshold) take the max-filter path and agree
+    # dense maps (many pixels above threshold): the official top-k of the NMS map
     rng = np.random.default_rng(5)
     dense = rng.uniform(0, 1, (J, 40, 40)).astype(np.float32)
     for kernel, k in ((5, 30), (3, 7), (1, 5)):
-        _, loc_k, val_k = oracle_top_k(dense, dense[..., None], k, kernel)
+        _, loc_k, val_k = reference.top_k(dense, dense[..., None], k, kernel)
         for j, (v, x, y) in enumerate(find_peaks(dense, 0.1, k, kernel)):
             keep = val_k[j] > 0.1
             np.testing.assert_array_equal(v, val_k[j][keep])
@@ -460,7 +359,7 @@ def random_case(rng):
     return det, (tag if dim > 1 or rng.uniform() < 0.5 else tag[..., 0]), params
 
 
-def test_parse_heatmaps_equals_official_oracle_on_random_cases(path):
+def test_parse_heatmaps_equals_official_oracle_on_random_cases(compiled):
     rng = np.random.default_rng(20240611)
     compared = ambiguous = people_seen = refined = 0
     while compared < 100:
@@ -472,8 +371,8 @@ def test_parse_heatmaps_equals_official_oracle_on_random_cases(path):
             continue
         got, got_scores = parse_heatmaps(det, tag, **params)
         assert got.shape == want.shape, params
-        np.testing.assert_allclose(got, want, atol=1e-6, rtol=0, err_msg=str(params))
-        np.testing.assert_allclose(got_scores, want_scores, atol=1e-6, rtol=0)
+        np.testing.assert_array_equal(got, want, err_msg=str(params))
+        np.testing.assert_array_equal(got_scores, want_scores)
         compared += 1
         people_seen += len(got)
         if params.get("refine", True) and len(got):
@@ -484,47 +383,8 @@ def test_parse_heatmaps_equals_official_oracle_on_random_cases(path):
 
 
 # ----------------------------------------------------------------------------------------------
-# Every search branch (dense / sparse peaks, direct / tag-bounded / chunked refine) is exact
-# ----------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("branches", [
-    {"_DENSE_FRACTION": 0.0, "_DIRECT_BLOCKS": 0, "_CHUNK_BLOCKS": 1, "_SEED_BLOCKS": 1},
-    {"_DENSE_FRACTION": 2.0, "_DIRECT_BLOCKS": 10_000},
-    {"_DENSE_FRACTION": 2.0, "_DIRECT_BLOCKS": 2, "_CHUNK_BLOCKS": 3},
-])
-def test_search_branches_equal_the_oracle(monkeypatch, branches):
-    """The numpy path's branches (the numba kernels have none of these switches)."""
-    import ros2_mvpose.pose2d.grouping as grouping
-
-    _set_path(monkeypatch, "numpy")
-    for name, value in branches.items():
-        monkeypatch.setattr(grouping, name, value)
-    rng = np.random.default_rng(77)
-    compared = 0
-    while compared < 25:
-        det, tag, params = random_case(rng)
-        try:
-            want, want_scores = oracle_parse(det, tag, **params)
-        except Ambiguous:
-            continue
-        got, got_scores = parse_heatmaps(det, tag, **params)
-        assert got.shape == want.shape, params
-        np.testing.assert_array_equal(got, want, err_msg=str(params))
-        # person scores: mean in float64 (the oracle's float32 mean may differ by one ulp)
-        np.testing.assert_allclose(got_scores, want_scores, atol=1e-6, rtol=0)
-        compared += 1
-
-
-# ----------------------------------------------------------------------------------------------
 # Realistic size: 10 people on 512x512 maps (and a size that is not a multiple of 8)
 # ----------------------------------------------------------------------------------------------
-def scipy_matcher(cost, dist, n_grouped, thr):
-    """Minimum-cost assignment of the padded cost matrix (the enumeration is too large here)."""
-    from scipy.optimize import linear_sum_assignment
-
-    rows, cols = linear_sum_assignment(cost)
-    return list(zip(rows.tolist(), cols.tolist()))
-
-
 def realistic_maps(rng, h, w, n_people=10, dim=2, noise=0.0):
     """Network-like maps: smooth background tags (built at 1/4 and upsampled), person tags
     around each joint, Gaussian joint blobs, ~20 % of the joints missing."""
@@ -551,16 +411,14 @@ def realistic_maps(rng, h, w, n_people=10, dim=2, noise=0.0):
 
 @pytest.mark.parametrize("h, w, dim, noise", [(512, 512, 2, 0.0), (512, 512, 2, 0.03),
                                               (300, 452, 1, 0.01)])
-def test_ten_people_realistic_maps_equal_the_full_map_reference(monkeypatch, path, h, w, dim,
-                                                                 noise):
+def test_ten_people_realistic_maps_equal_the_reference(compiled, h, w, dim, noise):
     rng = np.random.default_rng(h + w + dim)
     det, tag = realistic_maps(rng, h, w, dim=dim, noise=noise)
-    monkeypatch.setitem(oracle_parse.__globals__, "oracle_max_match", scipy_matcher)
-    want, want_scores = oracle_parse(det, tag)
+    want, want_scores = reference.parse(*as_float32_4d(det, tag))  # too large to enumerate
     got, got_scores = parse_heatmaps(det, tag)
     assert len(got) >= 10
     np.testing.assert_array_equal(got, want)
-    np.testing.assert_allclose(got_scores, want_scores, atol=1e-6, rtol=0)
+    np.testing.assert_array_equal(got_scores, want_scores)
     raw, _ = parse_heatmaps(det, tag, refine=False)
     assert np.count_nonzero((got[:, :, 2] > 0) & (raw[:, :, 2] == 0)) > 10  # refine ran
 
@@ -568,7 +426,7 @@ def test_ten_people_realistic_maps_equal_the_full_map_reference(monkeypatch, pat
 # ----------------------------------------------------------------------------------------------
 # Block bounds: exact ones, ones from the low-resolution network outputs, precomputed bounds
 # ----------------------------------------------------------------------------------------------
-def test_block_bounds_are_the_exact_block_extrema():
+def test_block_bounds_are_the_exact_block_extrema(compiled):
     from ros2_mvpose.pose2d.grouping import block_bounds
 
     rng = np.random.default_rng(11)
@@ -631,7 +489,7 @@ def low_res_outputs(rng, h, w, n_people=4, scale=1.0):
 
 
 @pytest.mark.parametrize("scale", [1.0, 300.0])
-def test_upsampled_block_bounds_bound_every_pixel_of_the_projected_maps(path, scale):
+def test_upsampled_block_bounds_bound_every_pixel_of_the_projected_maps(compiled, scale):
     from ros2_mvpose.pose2d.grouping import block_bounds, upsampled_block_bounds
     from ros2_mvpose.skeleton import COCO17_FLIP_INDEX
 
@@ -643,27 +501,27 @@ def test_upsampled_block_bounds_bound_every_pixel_of_the_projected_maps(path, sc
         # the flipped image's stage-0 tags as the network gave them: flipped back as a view,
         # joints permuted (the estimator permutes the bounds instead; same boxes)
         tq = [o0[0, J:], o0[1, J:][flip][:, :, ::-1]]
-        b = upsampled_block_bounds(heat_half, tq)
+        b = upsampled_block_bounds(tq)
         exact = block_bounds(heat, tags)
-        assert b.heat_max.shape == exact.heat_max.shape == (J, h // 8, w // 8)
+        assert b.heat_max is None and exact.heat_max.shape == (J, h // 8, w // 8)
         assert b.tag_min.shape == exact.tag_min.shape == (J, h // 8, w // 8, 2)
-        assert np.all(b.heat_max >= exact.heat_max)
         assert np.all(b.tag_min <= exact.tag_min) and np.all(b.tag_max >= exact.tag_max)
         # and not loose beyond the low-resolution windows: close to the exact extrema
-        assert np.median(b.heat_max - exact.heat_max) < 0.1 * scale
         assert np.median(b.tag_max - exact.tag_max) < 0.5 * scale
-    with pytest.raises(ValueError, match="heat_half"):
-        upsampled_block_bounds(heat_half[:, :, :-2], tq)
+        # the same boxes from a contiguous copy of the mirrored view (read in place above)
+        b2 = upsampled_block_bounds([np.ascontiguousarray(t) for t in tq])
+        np.testing.assert_array_equal(b2.tag_min, b.tag_min)
+        np.testing.assert_array_equal(b2.tag_max, b.tag_max)
     with pytest.raises(ValueError, match="tags_quarter"):
-        upsampled_block_bounds(heat_half, [t[:, :-1] for t in tq])
+        upsampled_block_bounds([t[:, :-1] for t in tq])
     with pytest.raises(ValueError, match="tags_quarter"):
-        upsampled_block_bounds(heat_half, [])
+        upsampled_block_bounds([])
 
 
-def test_precomputed_bounds_give_the_same_people_as_the_oracle(path):
+def test_precomputed_bounds_give_the_same_people_as_the_oracle(compiled):
     """Pipeline-made maps: parse with low-resolution bounds == plain parse == the official
     re-statement, and any valid bounds, however loose, give the same result."""
-    from ros2_mvpose.pose2d.grouping import BlockBounds, upsampled_block_bounds
+    from ros2_mvpose.pose2d.grouping import BlockBounds, block_bounds, upsampled_block_bounds
     from ros2_mvpose.skeleton import COCO17_FLIP_INDEX
 
     flip = list(COCO17_FLIP_INDEX)
@@ -672,29 +530,28 @@ def test_precomputed_bounds_give_the_same_people_as_the_oracle(path):
     while compared < 8:
         h, w = (64, 96) if compared % 2 else (96, 64)
         o0, o1 = low_res_outputs(rng, h, w, n_people=int(rng.integers(1, 5)))
-        heat, tags, heat_half = upsample_like_the_estimator(o0, o1, flip)
+        heat, tags, _ = upsample_like_the_estimator(o0, o1, flip)
         params = {"detection_threshold": float(rng.uniform(0.05, 0.3))}
         try:
             want, want_scores = oracle_parse(heat, tags, **params)
         except Ambiguous:
             continue
-        b = upsampled_block_bounds(heat_half, [o0[0, J:], o0[1, J:][flip][:, :, ::-1]])
+        b = upsampled_block_bounds([o0[0, J:], o0[1, J:][flip][:, :, ::-1]])
         got, got_scores = parse_heatmaps(heat, tags, **params, bounds=b)
         np.testing.assert_array_equal(got, want)
-        np.testing.assert_allclose(got_scores, want_scores, atol=1e-6, rtol=0)
+        np.testing.assert_array_equal(got_scores, want_scores)
         np.testing.assert_array_equal(parse_heatmaps(heat, tags, **params)[0], want)
-        loose = BlockBounds(b.heat_max + 2.0, b.tag_min - 3.0, b.tag_max + 0.5)
+        exact = block_bounds(heat, tags)
+        np.testing.assert_array_equal(parse_heatmaps(heat, tags, **params, bounds=exact)[0], want)
+        loose = BlockBounds(exact.heat_max + 2.0, b.tag_min - 3.0, b.tag_max + 0.5)
         np.testing.assert_array_equal(parse_heatmaps(heat, tags, **params, bounds=loose)[0], want)
-        tags_only = BlockBounds(None, b.tag_min, b.tag_max)  # exact heatmap block maxima
-        np.testing.assert_array_equal(parse_heatmaps(heat, tags, **params, bounds=tags_only)[0],
-                                      want)
         raw, _ = parse_heatmaps(heat, tags, **params, refine=False)
         refined += int(np.count_nonzero((got[:, :, 2] > 0) & (raw[:, :, 2] == 0)))
         compared += 1
     assert refined > 20
 
 
-def test_three_dimensional_tags_equal_the_oracle(path):
+def test_three_dimensional_tags_equal_the_oracle(compiled):
     rng = np.random.default_rng(14)
     compared = 0
     while compared < 10:
@@ -711,7 +568,7 @@ def test_three_dimensional_tags_equal_the_oracle(path):
         compared += 1
 
 
-def test_bad_bounds_raise_value_error():
+def test_bad_bounds_raise_value_error(compiled):
     from ros2_mvpose.pose2d.grouping import BlockBounds, block_bounds
 
     rng = np.random.default_rng(15)
@@ -741,58 +598,9 @@ def test_bad_bounds_raise_value_error():
         parse_heatmaps(det, tag, 0.1, 1.0, 30, 5, True, False, True, True, good)
 
 
-# ----------------------------------------------------------------------------------------------
-# Compiled kernels (numba) == numpy code, bit for bit
-# ----------------------------------------------------------------------------------------------
-def _both_paths(monkeypatch, fn, *args, **kwargs):
-    """``fn(*args, **kwargs)`` on the numba path, then on the numpy path."""
-    out = []
-    for name in ("numba", "numpy"):
-        _set_path(monkeypatch, name)
-        out.append(fn(*args, **kwargs))
-    return out
-
-
-def _assert_same(a, b):
-    if isinstance(a, (tuple, list)):
-        assert len(a) == len(b)
-        for x, y in zip(a, b):
-            _assert_same(x, y)
-    else:
-        assert a.dtype == b.dtype
-        np.testing.assert_array_equal(a, b)
-
-
-def test_numba_and_numpy_paths_give_identical_results(monkeypatch):
-    from ros2_mvpose.pose2d.grouping import upsampled_block_bounds
-    from ros2_mvpose.skeleton import COCO17_FLIP_INDEX
-
-    flip = list(COCO17_FLIP_INDEX)
-    rng = np.random.default_rng(16)
-    # pipeline-made maps with low-resolution bounds (flipped tag views read in place)
-    for h, w in ((64, 96), (128, 64)):
-        o0, o1 = low_res_outputs(rng, h, w, n_people=4)
-        heat, tags, heat_half = upsample_like_the_estimator(o0, o1, flip)
-        tq = [o0[0, J:], o0[1, J:][flip][:, :, ::-1]]
-        b_nb, b_np = _both_paths(monkeypatch, upsampled_block_bounds, heat_half, tq)
-        _assert_same((b_nb.heat_max, b_nb.tag_min, b_nb.tag_max),
-                     (b_np.heat_max, b_np.tag_min, b_np.tag_max))
-        for params in ({}, {"detection_threshold": 0.05}, {"nms_kernel": 3}):
-            got = _both_paths(monkeypatch, parse_heatmaps, heat, tags, **params, bounds=b_np)
-            _assert_same(*got)
-    # random cases: sizes not multiple of 8 (partial blocks), 1-3 tag dimensions, all options
-    for _ in range(30):
-        det, tag, params = random_case(rng)
-        got = _both_paths(monkeypatch, parse_heatmaps, det, tag, **params)
-        _assert_same(*got)
-        peaks = _both_paths(monkeypatch, find_peaks, det, 0.1, 30, int(rng.choice([1, 3, 5])))
-        _assert_same(*peaks)
-
-
-@pytest.mark.parametrize("path", ["numba", "numpy"], indirect=True)
-def test_refine_ties_take_the_first_row_major_maximum(path):
+def test_refine_ties_take_the_first_row_major_maximum(compiled):
     """Quantized maps (many equal scores): refine and NMS break ties like the official
-    first argmax / stable top-k, on both paths."""
+    first argmax / stable top-k."""
     rng = np.random.default_rng(17)
     compared = refined = 0
     while compared < 12:
@@ -813,55 +621,104 @@ def test_refine_ties_take_the_first_row_major_maximum(path):
     assert refined > 10
 
 
-def test_kernels_block_extrema_equal_numpy_on_partial_blocks():
-    kernels = pytest.importorskip("ros2_mvpose.pose2d.grouping_kernels",
-                                  reason="numba is not installed")
-    from ros2_mvpose.pose2d.grouping import _reduce_blocks, _window_reduce
 
+
+def test_threshold_is_compared_in_float64_like_the_official_rows(compiled):
+    """The official code thresholds float64 joint rows: a float32 peak of exactly
+    ``float32(0.1)`` (0.10000000149...) is above the threshold 0.1."""
+    det = np.zeros((J, 24, 24), np.float32)
+    det[:, 12, 12] = np.float32(0.1)
+    tag = np.zeros((J, 24, 24, 1), np.float32)
+    got, _ = parse_heatmaps(det, tag, detection_threshold=0.1)
+    assert got.shape == (1, J, 4) and np.all(got[0, :, 2] == np.float32(0.1))
+    np.testing.assert_array_equal(got, oracle_parse(det, tag, detection_threshold=0.1)[0])
+    assert len(parse_heatmaps(det, tag, detection_threshold=float(np.float32(0.1)))[0]) == 0
+
+
+@pytest.mark.parametrize("dim", [1, 2, 3, 7])
+def test_kernel_mean_tags_equal_numpys_mean(compiled, dim):
+    """The kernels' mean of a person's tags is numpy's, bit for bit (pairwise sums for one tag
+    dimension), for any count; values spanning magnitudes make the summation order matter."""
+    rng = np.random.default_rng(dim)
+    out = np.empty(dim, np.float32)
+    for n in list(range(1, 40)) + [127, 128]:  # counts: at most one tag per joint
+        rows = (rng.normal(size=(n, dim)) * 10.0 ** rng.uniform(-3, 4, (n, 1))).astype(np.float32)
+        compiled._mean_rows(rows, n, out)
+        np.testing.assert_array_equal(out, np.mean(list(rows), axis=0), err_msg=str(n))
+
+
+def test_quarter_window_extrema_are_the_window_extrema(compiled):
+    """Min / max over the windows [2b - 1, 2b + 2] (clipped) of both axes, mirrored input read
+    in place."""
     rng = np.random.default_rng(18)
-    for h, w in ((21, 30), (16, 8), (7, 5), (64, 72)):
-        det = rng.normal(size=(3, h, w)).astype(np.float32)
-        np.testing.assert_array_equal(kernels.block_max(det), _reduce_blocks(det, 8, True))
-    x = rng.normal(size=(4, 12, 20)).astype(np.float32)
+    x = rng.normal(size=(3, 12, 20)).astype(np.float32)
     for flip in (False, True):
         src = np.ascontiguousarray(x[:, :, ::-1]) if flip else x
-        lo = np.empty((4, 6, 10), np.float32)
+        lo = np.empty((3, 6, 10), np.float32)
         hi = np.empty_like(lo)
-        kernels.quarter_window_extrema(x, flip, lo, hi)  # reads x mirrored when flip
-        np.testing.assert_array_equal(lo, _window_reduce(src, 2, False))
-        np.testing.assert_array_equal(hi, _window_reduce(src, 2, True))
+        compiled.quarter_window_extrema(x, flip, lo, hi)  # reads x mirrored when flip
+        for by in range(6):
+            for bx in range(10):
+                win = src[:, max(2 * by - 1, 0):2 * by + 3, max(2 * bx - 1, 0):2 * bx + 3]
+                np.testing.assert_array_equal(lo[:, by, bx], win.min(axis=(1, 2)))
+                np.testing.assert_array_equal(hi[:, by, bx], win.max(axis=(1, 2)))
 
 
-def test_mvpose_no_numba_forces_the_numpy_path(monkeypatch):
+def test_eight_tag_dimensions_run_the_reference(compiled):
+    rng = np.random.default_rng(21)
+    compared = 0
+    while compared < 3:
+        det, tag, params = random_case(rng)
+        tag8 = np.repeat(as_float32_4d(det, tag)[1][..., :1], 8, axis=3)
+        try:
+            want = oracle_parse(det, tag8, **params)
+        except Ambiguous:
+            continue
+        got = parse_heatmaps(det, tag8, **params)
+        np.testing.assert_array_equal(got[0], want[0])
+        compared += 1
+
+
+# ----------------------------------------------------------------------------------------------
+# Without numba: the reference runs, and says so
+# ----------------------------------------------------------------------------------------------
+def test_without_numba_the_reference_runs_and_warns_once(monkeypatch, caplog):
+    import sys
+
+    import ros2_mvpose.pose2d as pose2d
     import ros2_mvpose.pose2d.grouping as grouping
 
+    monkeypatch.setitem(sys.modules, "ros2_mvpose.pose2d.grouping_kernels", None)  # no import
+    monkeypatch.delattr(pose2d, "grouping_kernels", raising=False)
     monkeypatch.setattr(grouping, "_KERNELS", None)
     monkeypatch.setattr(grouping, "_KERNELS_TRIED", False)
-    monkeypatch.setenv("MVPOSE_NO_NUMBA", "1")
-    assert grouping.accelerator() == "numpy"
-    monkeypatch.setattr(grouping, "_KERNELS_TRIED", False)
-    monkeypatch.delenv("MVPOSE_NO_NUMBA")
-    try:
-        import numba  # noqa: F401
-    except ImportError:
-        assert grouping.accelerator() == "numpy"
-    else:
-        assert grouping.accelerator() == "numba"
+    with caplog.at_level(logging.WARNING, logger="ros2_mvpose.pose2d.grouping"):
+        assert grouping.accelerator() == "reference"
+        rng = np.random.default_rng(22)
+        for _ in range(5):
+            det, tag, params = random_case(rng)
+            got = parse_heatmaps(det, tag, **params)
+            want = reference.parse(*as_float32_4d(det, tag), **params)
+            np.testing.assert_array_equal(got[0], want[0])
+            np.testing.assert_array_equal(got[1], want[1])
+            assert len(find_peaks(det)) == J
+    warnings = [r.getMessage() for r in caplog.records]
+    assert len(warnings) == 1 and "numba" in warnings[0] and "slow" in warnings[0]
+    with pytest.raises(RuntimeError, match="numba"):
+        grouping.block_bounds(det, tag)
 
 
-def test_kernels_tag_block_extrema_equal_numpy():
-    kernels = pytest.importorskip("ros2_mvpose.pose2d.grouping_kernels",
-                                  reason="numba is not installed")
-    from ros2_mvpose.pose2d.grouping import _reduce_blocks
+def test_find_peaks_equal_with_and_without_numba(monkeypatch, compiled):
+    import ros2_mvpose.pose2d.grouping as grouping
 
-    rng = np.random.default_rng(19)
-    for h, w, dim in ((21, 30, 2), (16, 8, 1), (64, 72, 3)):
-        tag = rng.normal(size=(4, h, w, dim)).astype(np.float32)
-        need = np.array([True, False, True, True])
-        lo, hi = kernels.tag_block_extrema(tag, need)
-        for j in np.flatnonzero(need):
-            np.testing.assert_array_equal(np.moveaxis(lo[:, j], 0, 2),
-                                          _reduce_blocks(tag[j:j + 1], 8, False)[0])
-            np.testing.assert_array_equal(np.moveaxis(hi[:, j], 0, 2),
-                                          _reduce_blocks(tag[j:j + 1], 8, True)[0])
-        assert not lo[:, 1].any() and not hi[:, 1].any()
+    rng = np.random.default_rng(23)
+    for _ in range(10):
+        det, _, _ = random_case(rng)
+        k, thr = int(rng.choice([1, 3, 5])), float(rng.uniform(0, 0.5))
+        fast = find_peaks(det, thr, 7, k)
+        monkeypatch.setattr(grouping, "_KERNELS", None)
+        slow = find_peaks(det, thr, 7, k)
+        monkeypatch.setattr(grouping, "_KERNELS", compiled)
+        for a, b in zip(fast, slow):
+            for x, y in zip(a, b):
+                np.testing.assert_array_equal(x, y)

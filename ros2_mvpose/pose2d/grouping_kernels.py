@@ -1,15 +1,16 @@
-"""Compiled (numba) hot loops of :mod:`.grouping`: optional accelerator, identical results.
+"""Compiled (numba) kernels of :func:`.grouping.parse_heatmaps`: the official grouping, fast.
 
-:mod:`.grouping` imports this module lazily when numba is installed (and the environment
-variable ``MVPOSE_NO_NUMBA`` is not ``1``); otherwise it runs its numpy code. Every kernel gives
-exactly the numpy path's result: float32 arithmetic in the official order (``np.rint`` is the
-round-half-to-even of ``np.round``), ties resolved by the smallest row-major pixel index (the
-official first argmax). Inputs are finite float32 arrays as :func:`.grouping._validate` makes
-them.
+Every kernel gives exactly the result of :mod:`.grouping_reference` (the official algorithm):
+float32 / float64 arithmetic in the official order (``np.rint`` is the round-half-to-even of
+``np.round``; means as numpy takes them, :func:`_mean_rows`), ties resolved by the smallest
+row-major pixel index (the official first argmax, stable top-k). Detection thresholds arrive as
+the largest float32 <= the threshold, which compares like the official float64 rows.
+Inputs are finite float32 arrays as :func:`.grouping._validate` makes them, with at most 7 tag
+dimensions and 128 joints (numpy's pairwise sums are written for shorter sums only).
 
 Compiled code is cached (``cache=True``) in ``__pycache__`` next to this file, or in numba's
 user-wide cache directory when that is not writable (numba's own fallback); ``NUMBA_CACHE_DIR``
-overrides both. The first call of a fresh install compiles (a few seconds, once).
+overrides both. The first call of a fresh install compiles (about 30 s, once).
 """
 
 from __future__ import annotations
@@ -18,9 +19,8 @@ import numba
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-__all__ = ["adjust_people", "block_max", "block_max_peaks", "match_by_tag", "peak_candidates",
-           "person_tags", "quarter_window_extrema", "refine_people", "refine_search",
-           "tag_block_extrema"]
+__all__ = ["adjust_people", "block_max_peaks", "match_by_tag", "peak_candidates",
+           "quarter_window_extrema", "refine_people", "tag_block_extrema"]
 
 _JIT = {"cache": True, "nogil": True}
 _B = 8  # block side (grouping.BLOCK)
@@ -51,29 +51,6 @@ def _block_rows_max(d, y0, acc):
         for y in range(y0 + 1, h):
             for x in range(acc.shape[0]):
                 acc[x] = max(acc[x], d[y, x])
-
-
-@numba.njit(**_JIT_MINMAX)
-def block_max(det):
-    """Exact maxima ``(J, ceil(H/8), ceil(W/8))`` float32 of ``det (J, H, W)`` over 8x8 blocks
-    (partial blocks at the right / bottom edge hold their own pixels only)."""
-    n_j, h, w = det.shape
-    nby = (h + _B - 1) // _B
-    nbx = (w + _B - 1) // _B
-    out = np.empty((n_j, nby, nbx), np.float32)
-    acc = np.empty(w, np.float32)
-    for j in range(n_j):
-        d = det[j]
-        for by in range(nby):
-            y0 = by * _B
-            _block_rows_max(d, y0, acc)
-            for bx in range(nbx):
-                x0 = bx * _B
-                m = acc[x0]
-                for x in range(x0 + 1, min(x0 + _B, w)):
-                    m = max(m, acc[x])
-                out[j, by, bx] = m
-    return out
 
 
 @numba.njit(**_JIT_MINMAX)
@@ -219,7 +196,10 @@ def _score(det, tag, k, y, x, t):
 @numba.njit(inline="always")
 def _floor(lo, hi, k, by, bx, t):
     """Lower bound of the official float32 ``round(|tag - t|)`` over the tag box of block
-    ``(by, bx)`` of joint ``k`` (see :func:`.grouping._distance_floor` for the margin)."""
+    ``(by, bx)`` of joint ``k``. Each float32 operation errs by <= 2**-24 relative, so the box
+    distance computed here and the official distance of any tag in the box are both within
+    1 +- 5e-7 of the exact values; the margin ``x (1 - 1e-5) - 1e-3`` keeps the result below the
+    official value, and ``round`` is monotone."""
     sq = np.float32(0.0)
     for d in range(t.shape[0]):
         td = t[d]
@@ -282,111 +262,41 @@ def _eval_super(det, tag, ub, lo, hi, k, sy, sx, t, best, bpos, bnd, fls, ids):
 
 
 @numba.njit(**_JIT)
-def refine_search(det, tag, ub, lo, hi, ks, ts, seed_start, seed_x, seed_y):
-    """Row-major pixel index ``(Q,)`` of the first argmax of ``det[k] - round(|tag[k] - t|)``
-    for every pair ``(ks[q], ts[q])``: branch and bound over 8x8 blocks.
+def _pairwise_sum(a, n):
+    """numpy's float32 pairwise sum of ``a[:n]`` for ``1 <= n <= 128``, bit for bit: in order
+    below 8 items, else 8 interleaved partial sums added as a tree, then the rest in order
+    (numpy splits longer arrays in halves; not written here: numba cannot cache recursion)."""
+    if n < 8:
+        s = a[0]
+        for i in range(1, n):
+            s += a[i]
+        return s
+    r = a[:8].copy()
+    i = 8
+    while i < n - n % 8:
+        for k in range(8):
+            r[k] += a[i + k]
+        i += 8
+    s = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]))
+    for k in range(i, n):
+        s += a[k]
+    return s
 
-    Args:
-        det: ``(J, H, W)`` float32 heatmaps; tag: ``(J, H, W, D)`` float32 tags.
-        ub: ``(J, nby, nbx)`` upper bounds of ``det`` per block; lo, hi: ``(D, J, nby, nbx)``
-            bounds of the tags per block (planar).
-        ks: ``(Q,)`` joints; ts: ``(Q, D)`` float32 person tags.
-        seed_start, seed_x, seed_y: pixels scored first per joint ``k``
-            (``seed_x[seed_start[k]:seed_start[k + 1]]``, e.g. its peaks): they only raise the
-            pairs' lower bounds.
 
-    A block is skipped only when its bound (heatmap bound minus the tag floor) is below the best
-    score found, so the result is exact; super-blocks of 4x4 blocks are visited best bound
-    first, and within them the blocks (equal bounds are evaluated too, for the smallest-index
-    tie rule).
-    """
-    n_j, h, w = det.shape
-    nby, nbx = ub.shape[1], ub.shape[2]
-    dim = lo.shape[0]
-    nsy = (nby + _S - 1) // _S
-    nsx = (nbx + _S - 1) // _S
-    ns = nsy * nsx
-    nq = ks.shape[0]
-    # super-block bounds of the searched joints: heatmap max, tag box
-    need = np.zeros(n_j, np.bool_)
-    for q in range(nq):
-        need[ks[q]] = True
-    sub = np.empty((n_j, nsy, nsx), np.float32)
-    slo = np.empty((dim, n_j, nsy, nsx), np.float32)
-    shi = np.empty((dim, n_j, nsy, nsx), np.float32)
-    for k in range(n_j):
-        if not need[k]:
-            continue
-        for sy in range(nsy):
-            y0 = sy * _S
-            y1 = min(y0 + _S, nby)
-            for sx in range(nsx):
-                x0 = sx * _S
-                x1 = min(x0 + _S, nbx)
-                m = ub[k, y0, x0]
-                for by in range(y0, y1):
-                    for bx in range(x0, x1):
-                        m = max(m, ub[k, by, bx])
-                sub[k, sy, sx] = m
-                for d in range(dim):
-                    mn = lo[d, k, y0, x0]
-                    mx = hi[d, k, y0, x0]
-                    for by in range(y0, y1):
-                        for bx in range(x0, x1):
-                            mn = min(mn, lo[d, k, by, bx])
-                            mx = max(mx, hi[d, k, by, bx])
-                    slo[d, k, sy, sx] = mn
-                    shi[d, k, sy, sx] = mx
-    out = np.empty(nq, np.int64)
-    sbnd = np.empty(ns, np.float32)
-    sids = np.empty(ns, np.int64)
-    bnd = np.empty(_S * _S, np.float32)
-    fls = np.empty(_S * _S, np.float32)
-    ids = np.empty(_S * _S, np.int64)
-    for q in range(nq):
-        k = ks[q]
-        t = ts[q]
-        best = np.float32(-np.inf)
-        bpos = h * w
-        for s in range(seed_start[k], seed_start[k + 1]):
-            y = seed_y[s]
-            x = seed_x[s]
-            sc = _score(det, tag, k, y, x, t)
-            if sc > best or (sc == best and y * w + x < bpos):
-                best = sc
-                bpos = y * w + x
-        n = 0
-        top = -1
-        for sy in range(nsy):
-            for sx in range(nsx):
-                u = sub[k, sy, sx]
-                if u < best:
-                    continue
-                b = u - _floor(slo, shi, k, sy, sx, t)
-                if b >= best:
-                    sbnd[n] = b
-                    sids[n] = sy * nsx + sx
-                    if top < 0 or b > sbnd[top]:
-                        top = n
-                    n += 1
-        if n > 0:
-            # the best-bounded super-block first: a good lower bound for the others
-            best, bpos = _eval_super(det, tag, ub, lo, hi, k, sids[top] // nsx,
-                                     sids[top] % nsx, t, best, bpos, bnd, fls, ids)
-            m = 0
-            for i in range(n):
-                if i != top and sbnd[i] >= best:
-                    sbnd[m] = sbnd[i]
-                    sids[m] = sids[i]
-                    m += 1
-            if m > 0:
-                for i in np.argsort(-sbnd[:m]):
-                    if sbnd[i] < best:
-                        break
-                    best, bpos = _eval_super(det, tag, ub, lo, hi, k, sids[i] // nsx,
-                                             sids[i] % nsx, t, best, bpos, bnd, fls, ids)
-        out[q] = bpos
-    return out
+@numba.njit(**_JIT)
+def _mean_rows(rows, n, out):
+    """``np.mean(rows[:n], axis=0)`` of float32 rows ``(>= n, D)`` into ``out (D,)``, bit for bit
+    for ``n <= 128``: numpy sums one column (D = 1) pairwise and D >= 2 columns row by row, then
+    divides in float64 by the count."""
+    dim = rows.shape[1]
+    for d in range(dim):
+        if dim == 1:
+            s = _pairwise_sum(rows[:, 0], n)
+        else:
+            s = rows[0, d]
+            for i in range(1, n):
+                s += rows[i, d]
+        out[d] = np.float32(np.float64(s) / n)
 
 
 def _lsa(cost):
@@ -398,12 +308,13 @@ def _lsa(cost):
 @numba.njit(cache=True)  # not nogil: the assignment runs scipy's solver in object mode
 def match_by_tag(vals, xs, ys, start, joint_order, tag, tag_threshold, max_num_people,
                  use_detection_val, ignore_too_much):
-    """Official ``match_by_tag`` for tags with ``2 <= D <= 7`` dimensions: the numpy path's
-    arithmetic step by step (same float32 running tag sums, float64 distances and costs) and
-    the same solver (scipy's ``linear_sum_assignment`` on the same cost matrix).
+    """Official ``match_by_tag`` (:func:`.grouping_reference.match_by_tag`): the same float32
+    mean tags, float64 distances and costs, and the same solver (scipy's
+    ``linear_sum_assignment`` on the same cost matrix).
 
     Args:
-        vals, xs, ys: the peaks of all joints, joint ``k``'s at ``start[k]:start[k + 1]``.
+        vals, xs, ys: the thresholded top-k peaks of all joints, joint ``k``'s at
+            ``start[k]:start[k + 1]``.
         joint_order: ``(J,)`` matching order; tag: ``(J, H, W, D)`` float32.
 
     Returns:
@@ -414,7 +325,7 @@ def match_by_tag(vals, xs, ys, start, joint_order, tag, tag_threshold, max_num_p
     dim = tag.shape[3]
     cap = max(vals.shape[0], 1)
     rows = np.zeros((cap, n_j, 3 + dim))
-    sums = np.zeros((cap, dim), np.float32)
+    tag_lists = np.zeros((cap, n_j, dim), np.float32)  # each person's tags, in order added
     counts = np.zeros(cap, np.int64)
     keys = np.empty(cap, np.float64)
     n_people = 0
@@ -441,11 +352,9 @@ def match_by_tag(vals, xs, ys, start, joint_order, tag, tag_threshold, max_num_p
             n_grouped = min(n_people, max_num_people)
             if ignore_too_much and n_grouped == max_num_people:
                 continue
-            # mean tags: float32 running sums divided in float64 by the count
             grouped = np.empty((n_grouped, dim), np.float32)
             for p in range(n_grouped):
-                for d in range(dim):
-                    grouped[p, d] = np.float32(np.float64(sums[p, d]) / counts[p])
+                _mean_rows(tag_lists[p], counts[p], grouped[p])
             dist = np.empty((n, n_grouped))
             cost = np.empty((n, n_grouped))
             for r in range(n):
@@ -464,12 +373,9 @@ def match_by_tag(vals, xs, ys, start, joint_order, tag, tag_threshold, max_num_p
             for m in range(ri.shape[0]):
                 assigned[ri[m]] = ci[m]
                 joins[ri[m]] = dist[ri[m], ci[m]] < tag_threshold
-        for r in range(n):  # official order; a key collision resets the keyed person
+        for r in range(n):  # official order; a key collision resets the keyed person's tags
             if joins[r]:
                 p = assigned[r]
-                counts[p] += 1
-                for d in range(dim):
-                    sums[p, d] += tags[r, d]
             else:
                 key = np.float64(tags[r, 0])
                 p = -1
@@ -481,83 +387,131 @@ def match_by_tag(vals, xs, ys, start, joint_order, tag, tag_threshold, max_num_p
                     p = n_people
                     keys[p] = key
                     n_people += 1
-                counts[p] = 1
-                for d in range(dim):
-                    sums[p, d] = tags[r, d]
+                counts[p] = 0
+            tag_lists[p, counts[p]] = tags[r]
+            counts[p] += 1
             for c in range(3 + dim):
                 rows[p, idx, c] = joints[r, c]
     return rows[:n_people]
 
 
+@numba.njit(**_JIT)
+def _search(det, tag, ub, lo, hi, sub, slo, shi, k, t, seed_x, seed_y, sbnd, sids, bnd, fls, ids):
+    """Row-major pixel index of the first argmax of ``det[k] - round(|tag[k] - t|)``: the
+    pixels ``(seed_x, seed_y)`` (the joint's peaks) give a first best score, then super-blocks
+    are visited best bound first (``sub``, ``slo``, ``shi``: their heatmap and tag bounds), and
+    in them the blocks whose bound reaches the best score (equal bounds too: the smallest-index
+    tie rule). A block is skipped only when its bound is below the best score: exact."""
+    _, h, w = det.shape
+    nsx = sub.shape[2]
+    best = np.float32(-np.inf)
+    bpos = h * w
+    for s in range(seed_x.shape[0]):
+        y, x = seed_y[s], seed_x[s]
+        sc = _score(det, tag, k, y, x, t)
+        if sc > best or (sc == best and y * w + x < bpos):
+            best, bpos = sc, y * w + x
+    n = 0
+    top = -1
+    for sy in range(sub.shape[1]):
+        for sx in range(nsx):
+            u = sub[k, sy, sx]
+            if u < best:
+                continue
+            b = u - _floor(slo, shi, k, sy, sx, t)
+            if b >= best:
+                sbnd[n] = b
+                sids[n] = sy * nsx + sx
+                if top < 0 or b > sbnd[top]:
+                    top = n
+                n += 1
+    if n == 0:
+        return bpos
+    # the best-bounded super-block first: a good lower bound for the others
+    best, bpos = _eval_super(det, tag, ub, lo, hi, k, sids[top] // nsx, sids[top] % nsx, t,
+                             best, bpos, bnd, fls, ids)
+    m = 0
+    for i in range(n):
+        if i != top and sbnd[i] >= best:
+            sbnd[m] = sbnd[i]
+            sids[m] = sids[i]
+            m += 1
+    for i in np.argsort(-sbnd[:m]):
+        if sbnd[i] < best:
+            break
+        best, bpos = _eval_super(det, tag, ub, lo, hi, k, sids[i] // nsx, sids[i] % nsx, t,
+                                 best, bpos, bnd, fls, ids)
+    return bpos
+
 
 @numba.njit(**_JIT)
-def person_tags(people, tag):
-    """Official mean tag ``(P, D)`` float32 of every person's found joints for ``D >= 2``
-    (numpy's mean of a ``(n, D)`` list: float32 running sum in joint order, divided in float64
-    by the count); zeros for people without joints."""
+def refine_people(people, det, tag, ub, lo, hi, seed_start, seed_x, seed_y):
+    """Official ``refine`` in place for every person (:func:`.grouping_reference.refine_person`):
+    each missing joint ``j`` of person ``p`` is taken at the first argmax of ``det[j] -
+    round(|tag[j] - mean tag of p|)`` when its heatmap value there is > 0, with the quarter-pixel
+    offset towards the higher neighbour (ties -0.25) plus 0.5.
+
+    Args:
+        people: ``(P, J, 3 + D)`` float32; det: ``(J, H, W)`` float32; tag: ``(J, H, W, D)``.
+        ub: ``(J, nby, nbx)`` upper bounds of ``det`` per 8x8 block; lo, hi: ``(D, J, nby,
+            nbx)`` bounds of the tags per block (planar; read for the missing joints only).
+        seed_start, seed_x, seed_y: joint ``k``'s peaks at ``seed_start[k]:seed_start[k + 1]``.
+    """
     n_p, n_j = people.shape[0], people.shape[1]
+    _, h, w = det.shape
+    nby, nbx = ub.shape[1], ub.shape[2]
     dim = tag.shape[3]
-    out = np.zeros((n_p, dim), np.float32)
-    acc = np.empty(dim, np.float32)
-    for p in range(n_p):
+    prev = np.zeros((n_p, dim), np.float32)
+    has = np.zeros(n_p, np.bool_)
+    rows = np.empty((n_j, dim), np.float32)
+    for p in range(n_p):  # official mean tag of the found joints (in joint order)
         n = 0
         for j in range(n_j):
             if people[p, j, 2] > 0:
-                xi = np.int32(people[p, j, 0])
-                yi = np.int32(people[p, j, 1])
-                for d in range(dim):
-                    v = tag[j, yi, xi, d]
-                    acc[d] = v if n == 0 else acc[d] + v
+                rows[n] = tag[j, np.int32(people[p, j, 1]), np.int32(people[p, j, 0])]
                 n += 1
         if n > 0:
-            for d in range(dim):
-                out[p, d] = np.float32(np.float64(acc[d]) / n)
-    return out
-
-
-@numba.njit(**_JIT)
-def refine_people(people, det, tag, ub, lo, hi, prev, seed_start, seed_x, seed_y):
-    """Official ``refine`` in place for every person with a found joint: each missing joint
-    ``j`` of person ``p`` (pairs in joint order, then person) is taken at the first argmax of
-    ``det[j] - round(|tag[j] - prev[p]|)`` (:func:`refine_search`) when its heatmap value there
-    is > 0, with the quarter-pixel offset towards the higher neighbour (ties -0.25) plus 0.5."""
-    n_p, n_j = people.shape[0], people.shape[1]
-    _, h, w = det.shape
-    has = np.zeros(n_p, np.bool_)
+            has[p] = True
+            _mean_rows(rows, n, prev[p])
+    missing = np.zeros((n_j, n_p), np.bool_)
     for p in range(n_p):
         for j in range(n_j):
-            if people[p, j, 2] > 0:
-                has[p] = True
-    nq = 0
+            missing[j, p] = has[p] and not people[p, j, 2] > 0
+    # super-block (4x4 blocks) bounds of the searched joints: heatmap max, tag box
+    nsy, nsx = (nby + _S - 1) // _S, (nbx + _S - 1) // _S
+    sub = np.empty((n_j, nsy, nsx), np.float32)
+    slo = np.empty((dim, n_j, nsy, nsx), np.float32)
+    shi = np.empty((dim, n_j, nsy, nsx), np.float32)
+    for k in range(n_j):
+        if not missing[k].any():
+            continue
+        for sy in range(nsy):
+            y0, y1 = sy * _S, min(sy * _S + _S, nby)
+            for sx in range(nsx):
+                x0, x1 = sx * _S, min(sx * _S + _S, nbx)
+                sub[k, sy, sx] = ub[k, y0:y1, x0:x1].max()
+                for d in range(dim):
+                    slo[d, k, sy, sx] = lo[d, k, y0:y1, x0:x1].min()
+                    shi[d, k, sy, sx] = hi[d, k, y0:y1, x0:x1].max()
+    sbnd = np.empty(nsy * nsx, np.float32)
+    sids = np.empty(nsy * nsx, np.int64)
+    bnd = np.empty(_S * _S, np.float32)
+    fls = np.empty(_S * _S, np.float32)
+    ids = np.empty(_S * _S, np.int64)
     for j in range(n_j):
+        s0, s1 = seed_start[j], seed_start[j + 1]
         for p in range(n_p):
-            if has[p] and not people[p, j, 2] > 0:
-                nq += 1
-    if nq == 0:
-        return
-    ks = np.empty(nq, np.int64)
-    ps = np.empty(nq, np.int64)
-    ts = np.empty((nq, prev.shape[1]), np.float32)
-    q = 0
-    for j in range(n_j):
-        for p in range(n_p):
-            if has[p] and not people[p, j, 2] > 0:
-                ks[q] = j
-                ps[q] = p
-                ts[q] = prev[p]
-                q += 1
-    pos = refine_search(det, tag, ub, lo, hi, ks, ts, seed_start, seed_x, seed_y)
-    for q in range(nq):
-        j = ks[q]
-        y = pos[q] // w
-        x = pos[q] % w
-        val = det[j, y, x]
-        if val > 0:
-            dx = 0.25 if det[j, y, min(x + 1, w - 1)] > det[j, y, max(x - 1, 0)] else -0.25
-            dy = 0.25 if det[j, min(y + 1, h - 1), x] > det[j, max(y - 1, 0), x] else -0.25
-            people[ps[q], j, 0] = x + 0.5 + dx
-            people[ps[q], j, 1] = y + 0.5 + dy
-            people[ps[q], j, 2] = val
+            if not missing[j, p]:
+                continue
+            pos = _search(det, tag, ub, lo, hi, sub, slo, shi, j, prev[p], seed_x[s0:s1],
+                          seed_y[s0:s1], sbnd, sids, bnd, fls, ids)
+            y, x = pos // w, pos % w
+            if det[j, y, x] > 0:
+                dx = 0.25 if det[j, y, min(x + 1, w - 1)] > det[j, y, max(x - 1, 0)] else -0.25
+                dy = 0.25 if det[j, min(y + 1, h - 1), x] > det[j, max(y - 1, 0), x] else -0.25
+                people[p, j, 0] = x + 0.5 + dx
+                people[p, j, 1] = y + 0.5 + dy
+                people[p, j, 2] = det[j, y, x]
 
 
 @numba.njit(**_JIT)

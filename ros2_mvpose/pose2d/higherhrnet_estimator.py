@@ -26,7 +26,7 @@ import torch.nn.functional as F
 
 from ..skeleton import COCO17_FLIP_INDEX, NUM_JOINTS
 from .backend import register_backend
-from .grouping import BlockBounds, parse_heatmaps, upsampled_block_bounds
+from .grouping import BlockBounds, accelerator, parse_heatmaps, upsampled_block_bounds
 from .transforms import AlignedResize, get_multi_scale_size, heatmap_to_image, warp_image
 
 __all__ = ["HigherHRNetEstimator", "LowRes", "PoseResult", "SetResult"]
@@ -212,7 +212,8 @@ class HigherHRNetEstimator:
         """:func:`parse_heatmaps` of one image's final maps with this estimator's parameters;
         with ``low`` (the network outputs the maps were upsampled from) refine's tag boxes come
         from the 1/4 tags (:func:`upsampled_block_bounds`, 16x less data): same result."""
-        use = low is not None and self.parse_params["refine"]  # tag boxes serve refine only
+        # tag boxes serve the compiled refine only
+        use = low is not None and self.parse_params["refine"] and accelerator() == "numba"
         bounds = low.bounds(heat.shape) if use else None
         return parse_heatmaps(heat, tags, **self.parse_params, bounds=bounds)
 
@@ -348,9 +349,8 @@ class LowRes:
         tq = [self.tags.cpu().numpy()]
         if self.tags_flipped is not None:  # flipped back: a view; joints permuted afterwards
             tq.append(self.tags_flipped.cpu().numpy()[:, :, ::-1])
-        # tag boxes from the 1/4 tags; the exact heatmap block maxima (one pass over the final
-        # heatmaps) cost no more than reading the half-resolution pair and are tighter
-        b = upsampled_block_bounds(None, tq)
+        # tag boxes from the 1/4 tags; the heatmap block maxima come from the grouping's pass
+        b = upsampled_block_bounds(tq)
         if self.tags_flipped is not None:
             for a in (b.tag_min, b.tag_max):
                 a[..., 1] = a[self.flip_index, :, :, 1]
