@@ -14,6 +14,7 @@ undefined rather than move them anywhere.
 from __future__ import annotations
 
 import numpy as np
+from numba import njit
 
 from ros2_mvpose.skeleton import NUM_JOINTS
 
@@ -47,6 +48,57 @@ def bone_lengths(joints: np.ndarray) -> np.ndarray:
     return np.sqrt(np.einsum("...k,...k->...", d, d))
 
 
+@njit(cache=True)
+def _blame(X, n_views, errors, bones, typical, max_ratio, n_body, min_bones, blame):
+    """:func:`implausible_joints` for one batch, compiled: writes ``blame`` (N, 17)."""
+    B = bones.shape[0]
+    r = np.empty(B)
+    body = np.empty(n_body)
+    for n in range(X.shape[0]):
+        nb = 0
+        for b in range(B):
+            a, e = bones[b, 0], bones[b, 1]
+            dx = X[n, a, 0] - X[n, e, 0]
+            dy = X[n, a, 1] - X[n, e, 1]
+            dz = X[n, a, 2] - X[n, e, 2]
+            r[b] = np.sqrt(dx * dx + dy * dy + dz * dz) / typical[b]
+            if b < n_body and np.isfinite(r[b]):
+                body[nb] = r[b]
+                nb += 1
+        if nb < min_bones:
+            continue
+        scale = np.sort(body[:nb])[(nb - 1) // 2]  # (lower) median
+        while True:
+            count = np.zeros(X.shape[1], dtype=np.int64)
+            any_bad = False
+            for b in range(B):
+                a, e = bones[b, 0], bones[b, 1]
+                if not (blame[n, a] or blame[n, e]) and r[b] > max_ratio[b] * scale:
+                    count[a] += 1
+                    count[e] += 1
+                    any_bad = True
+            if not any_bad:
+                break
+            new = np.zeros(X.shape[1], dtype=np.bool_)
+            for b in range(B):
+                a, e = bones[b, 0], bones[b, 1]
+                if blame[n, a] or blame[n, e] or not r[b] > max_ratio[b] * scale:
+                    continue
+                # The end in more bad bones, else fewer views, else the larger error, else distal.
+                if count[a] != count[e]:
+                    pick_a = count[a] > count[e]
+                elif n_views[n, a] != n_views[n, e]:
+                    pick_a = n_views[n, a] < n_views[n, e]
+                else:
+                    ea = errors[n, a] if np.isfinite(errors[n, a]) else np.inf
+                    ee = errors[n, e] if np.isfinite(errors[n, e]) else np.inf
+                    pick_a = ea > ee
+                new[a if pick_a else e] = True
+            for j in range(X.shape[1]):
+                if new[j]:
+                    blame[n, j] = True
+
+
 def implausible_joints(joints: np.ndarray, n_views: np.ndarray, errors: np.ndarray) -> np.ndarray:
     """Joints to leave undefined so that no bone is implausibly long for the person's size.
 
@@ -65,26 +117,8 @@ def implausible_joints(joints: np.ndarray, n_views: np.ndarray, errors: np.ndarr
     """
     if joints.ndim != 3 or joints.shape[1:] != (NUM_JOINTS, 3):
         raise ValueError(f"implausible_joints: expected (N, {NUM_JOINTS}, 3) joints, got {joints.shape}")
-    N = joints.shape[0]
-    blame = np.zeros((N, NUM_JOINTS), dtype=bool)
-    ratio = bone_lengths(joints) / _TYPICAL  # (N, B)
-    body = np.sort(ratio[:, :_N_BODY], axis=1)  # NaN last
-    n_def = np.count_nonzero(np.isfinite(body), axis=1)
-    scale = body[np.arange(N), np.maximum(n_def - 1, 0) // 2]  # (lower) median over defined bones
-    limit = _RATIO * np.where(n_def >= _MIN_SCALE_BONES, scale, np.inf)[:, None]  # (N, B)
-    bad = ratio > limit  # NaN compares False
-    if not bad.any():  # the common case
-        return blame
-    err = np.nan_to_num(errors, nan=np.inf)
-    while bad.any():
-        count = np.zeros((N, NUM_JOINTS), dtype=np.intp)
-        n_idx, b_idx = np.nonzero(bad)
-        np.add.at(count, (n_idx, _BONES[b_idx, 0]), 1)
-        np.add.at(count, (n_idx, _BONES[b_idx, 1]), 1)
-        for n, b in zip(n_idx, b_idx):
-            a, e = _BONES[b]
-            ka = (count[n, a], -n_views[n, a], err[n, a], 0)
-            ke = (count[n, e], -n_views[n, e], err[n, e], 1)
-            blame[n, a if ka > ke else e] = True
-        bad = bone_lengths(np.where(blame[..., None], np.nan, joints)) / _TYPICAL > limit
+    blame = np.zeros(joints.shape[:2], dtype=bool)
+    _blame(np.ascontiguousarray(joints, dtype=np.float64), np.ascontiguousarray(n_views, dtype=np.int64),
+           np.ascontiguousarray(errors, dtype=np.float64), _BONES, _TYPICAL, _RATIO, _N_BODY,
+           _MIN_SCALE_BONES, blame)
     return blame
