@@ -81,3 +81,33 @@ def test_weaker_end_is_blamed(seed: int) -> None:
 def test_shape_error() -> None:
     with pytest.raises(ValueError, match="expected"):
         implausible_joints(np.zeros((17, 3)), np.zeros(17), np.zeros(17))
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_reconstructor_leaves_a_wrong_consensus_undefined(seed: int) -> None:
+    """Three of five views agree on a wrist 1-2 m from the elbow (another body part seen
+    consistently): the Reconstructor reports that wrist undefined or at the true place, never at
+    the wrong point; every other joint is reconstructed near the truth."""
+    from ros2_mvpose.geometry import Reconstructor
+    from ros2_mvpose.geometry.synthetic import ring_rig
+
+    rng = np.random.default_rng(seed)
+    cams = ring_rig(5, seed=seed)
+    truth = posed_skeleton(rng.uniform(-1, 1, 2), rng.uniform(-np.pi, np.pi), rng.uniform(0, 6))
+    j = int(rng.choice([9, 10, 15, 16]))  # a wrist or an ankle
+    d = rng.normal(size=3)
+    wrong = truth[j] + rng.uniform(1.0, 2.0) * d / np.linalg.norm(d)
+    liars = rng.choice(5, 3, replace=False)
+    kp = []
+    for c, cam in enumerate(cams):
+        uv = cam.project(truth)
+        if c in liars:
+            uv[j] = cam.project(wrong[None])[0]
+        kp.append(np.concatenate([uv, np.full((17, 1), 0.9)], 1)[None])
+    people = Reconstructor(cams).update(kp, 0.0)
+    assert len(people) == 1
+    X = people[0].joints
+    others = np.delete(np.arange(17), j)
+    np.testing.assert_allclose(X[others], truth[others], atol=0.01)
+    assert np.isnan(X[j]).all() or np.linalg.norm(X[j] - truth[j]) < 0.01
+    assert people[0].n_views[j] in ((0,) if np.isnan(X[j]).all() else (2, 3, 4, 5))
