@@ -72,8 +72,8 @@ def test_track_affinity_and_assignment_one_per_camera():
     lab = np.concatenate(labels)
     P, *_ = rig_arrays(cams)
     h = np.einsum("cij,tkj->tkci", P[:, :, :3], seq.joints[4]) + P[:, :, 3]
-    proj = h[..., :2] / h[..., 2:]  # (T, 17, C, 2): tracks = last frame's people
-    aff = track_affinities(proj, uv, w, cam, np.full(3, 60.0))
+    # (T, 17, C, 3) homogeneous projections: tracks = last frame's people
+    aff = track_affinities(h, uv, w, cam, np.full(3, 60.0))
     assert aff.shape == (len(uv), 2)
     assert (aff[np.arange(len(uv)), lab] > 0.7).all()
     assert (aff[np.arange(len(uv)), 1 - lab] < 0.1).all()

@@ -11,7 +11,7 @@ Two affinities in [0, 1] (score-weighted means over the joints both sides see, p
   rays of each joint, converted to pixels (distance / range x focal length, averaged over both
   cameras), i.e. a symmetric epipolar distance; rays meeting behind a camera count as 0;
 * detection-track (:func:`track_affinities`): pixel distance between a detection and the
-  projection of a tracked 3D skeleton.
+  projection of a tracked 3D skeleton (compiled loop).
 
 Clustering (:func:`greedy_clusters`): edges sorted by decreasing affinity are merged
 greedily (union-find) when the two clusters share no camera (one detection per camera per
@@ -23,7 +23,10 @@ the track affinities) and the clustering only places the remaining detections.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
+from numba import njit
 from scipy.optimize import linear_sum_assignment
 
 __all__ = [
@@ -112,18 +115,42 @@ def track_affinities(
     projection (0 when fewer than ``min_common`` joints are comparable).
 
     Args:
-        proj: (T, 17, C, 2) ideal-pixel projections of the tracks' predicted joints (NaN where
-            unknown or behind the camera).
+        proj: (T, 17, C, 3) homogeneous ideal-pixel projections of the tracks' predicted joints
+            (:meth:`~ros2_mvpose.geometry.triangulation.Triangulator.project`); joints unknown
+            (NaN) or behind a camera are not comparable there.
         uv: (D, 17, 2) detections, ideal pixels; w (D, 17) scores; cam (D,) camera indices.
         threshold: (C,) pixels.
     """
-    d = proj.transpose(2, 0, 1, 3)[cam] - uv[:, None]  # (D, T, 17, 2)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        dist = np.sqrt(np.einsum("dtjk,dtjk->dtj", d, d))  # NaN where the track's joint is unknown
-        wk = w[:, None, :] * (dist == dist)  # weights of the comparable joints
-        aff = np.fmax(1.0 - dist / threshold[cam][:, None, None], 0.0)  # 0 where unknown
-        num = np.einsum("dtj,dtj->dt", wk, aff)
-        return np.where((wk != 0).sum(-1) >= min_common, num / wk.sum(-1), 0.0)
+    return _track_affinities(np.ascontiguousarray(proj, dtype=float), np.ascontiguousarray(uv, dtype=float),
+                             np.ascontiguousarray(w, dtype=float), np.ascontiguousarray(cam, dtype=np.intp),
+                             np.ascontiguousarray(threshold, dtype=float), int(min_common))
+
+
+@njit(cache=True)
+def _track_affinities(proj, uv, w, cam, threshold, min_common):  # noqa: ANN001
+    """Compiled body of :func:`track_affinities`."""
+    D, T, n_joints = uv.shape[0], proj.shape[0], uv.shape[1]
+    aff = np.zeros((D, T))
+    for d in range(D):
+        c = cam[d]
+        thr = threshold[c]
+        for t in range(T):
+            num = den = 0.0
+            n = 0
+            for j in range(n_joints):
+                wj = w[d, j]
+                z = proj[t, j, c, 2]
+                if wj == 0.0 or not z > 0.0:  # not seen, or the track's joint unknown or behind
+                    continue
+                du = proj[t, j, c, 0] / z - uv[d, j, 0]
+                dv = proj[t, j, c, 1] / z - uv[d, j, 1]
+                dist = math.sqrt(du * du + dv * dv)
+                num += wj * max(0.0, 1.0 - dist / thr)
+                den += wj
+                n += 1
+            if n >= min_common:
+                aff[d, t] = num / den
+    return aff
 
 
 def assign_to_tracks(
@@ -147,11 +174,9 @@ def assign_to_tracks(
     a = aff if bonus is None else aff + bonus
     # Fast path: when no two detections of one camera prefer the same track, every detection
     # taking its best track is the optimal assignment.
-    best = a.argmax(1)
-    acc = aff.ravel()[best + np.arange(0, D * T, T)] >= min_affinity
-    key = (cam * T + best)[acc]
-    if key.size <= 1 or np.bincount(key).max() <= 1:
-        return np.where(acc, best, -1)
+    best, unique = _best_tracks(a, aff, cam, min_affinity)
+    if unique:
+        return best
     out = np.full(D, -1, dtype=np.intp)
     order = np.argsort(cam, kind="stable")
     bounds = np.flatnonzero(np.diff(cam[order])) + 1
@@ -161,6 +186,27 @@ def assign_to_tracks(
         ok = aff[rows[r], c] >= min_affinity
         out[rows[r[ok]]] = c[ok]
     return out
+
+
+@njit(cache=True)
+def _best_tracks(a, aff, cam, min_affinity):  # noqa: ANN001
+    """Each detection's best track by ``a`` (D, T) when its ``aff`` reaches ``min_affinity``,
+    else -1; and whether no camera gives one track two detections."""
+    D, T = a.shape
+    best = np.full(D, -1, dtype=np.intp)
+    taken = np.zeros((cam.max() + 1, T), dtype=np.bool_)
+    unique = True
+    for d in range(D):
+        k = 0
+        for t in range(1, T):
+            if a[d, t] > a[d, k]:
+                k = t
+        if aff[d, k] >= min_affinity:
+            best[d] = k
+            if taken[cam[d], k]:
+                unique = False
+            taken[cam[d], k] = True
+    return best, unique
 
 
 def greedy_clusters(

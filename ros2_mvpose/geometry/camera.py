@@ -189,9 +189,9 @@ def _invert(xd: float, yd: float, p: np.ndarray) -> tuple[float, float]:
                 return np.nan, np.nan
             s = math.tan(th) / rd
             x, y = xd * s, yd * s
-    else:  # pinhole: damped Newton, central-difference Jacobian
+    else:  # pinhole: damped Newton, forward-difference Jacobian
         x, y = xd, yd
-        h = 1e-7
+        h = 1e-8
         fx, fy = _distort(x, y, p)
         rx, ry = xd - fx, yd - fy
         res = max(abs(rx), abs(ry))
@@ -199,26 +199,24 @@ def _invert(xd: float, yd: float, p: np.ndarray) -> tuple[float, float]:
             if not res >= _NEWTON_TOL:
                 break
             ax, ay = _distort(x + h, y, p)
-            bx, by = _distort(x - h, y, p)
             cx, cy = _distort(x, y + h, p)
-            dx, dy = _distort(x, y - h, p)
-            j11, j21 = (ax - bx) / (2 * h), (ay - by) / (2 * h)
-            j12, j22 = (cx - dx) / (2 * h), (cy - dy) / (2 * h)
+            j11, j21 = (ax - fx) / h, (ay - fy) / h
+            j12, j22 = (cx - fx) / h, (cy - fy) / h
             det = j11 * j22 - j12 * j21
             sx = (j22 * rx - j12 * ry) / det
             sy = (j11 * ry - j21 * rx) / det
             step = 1.0
             for _ in range(12):  # halve the step until the residual decreases
                 nx, ny = x + step * sx, y + step * sy
-                fx, fy = _distort(nx, ny, p)
-                nrx, nry = xd - fx, yd - fy
+                nfx, nfy = _distort(nx, ny, p)
+                nrx, nry = xd - nfx, yd - nfy
                 nres = max(abs(nrx), abs(nry))
                 if nres < res:
                     break
                 step *= 0.5
             if not nres < res:
                 break
-            x, y, rx, ry, res = nx, ny, nrx, nry, nres
+            x, y, fx, fy, rx, ry, res = nx, ny, nfx, nfy, nrx, nry, nres
     fx, fy = _distort(x, y, p)
     if not max(abs(xd - fx), abs(yd - fy)) < _UNDISTORT_FAIL or not max(abs(x), abs(y)) < 1e6:
         return np.nan, np.nan
@@ -227,9 +225,9 @@ def _invert(xd: float, yd: float, p: np.ndarray) -> tuple[float, float]:
 
 @njit(cache=True)
 def _undistort_kernel(uv: np.ndarray, cam: np.ndarray, lens: np.ndarray, normalized: bool) -> np.ndarray:
-    """Raw pixels uv (N, 2) of cameras ``cam`` (N,) -> ideal pixels (N, 2) (ideal normalised
+    """Raw pixels uv (N, >= 2) of cameras ``cam`` (N,) -> ideal pixels (N, 2) (ideal normalised
     coordinates with ``normalized``); NaN where not invertible or not finite."""
-    out = np.empty_like(uv)
+    out = np.empty((uv.shape[0], 2))
     for i in range(uv.shape[0]):
         p = lens[cam[i]]
         yd = (uv[i, 1] - p[3]) / p[1]
@@ -260,8 +258,9 @@ def project_pixels(lens: np.ndarray, Rt: np.ndarray, X: np.ndarray) -> np.ndarra
 
 
 def undistort_pixels(lens: np.ndarray, cam: np.ndarray, uv: np.ndarray) -> np.ndarray:
-    """Raw pixels uv (N, 2) seen by cameras ``cam`` (N,) (indices into :func:`stack_lenses`'
-    rows) -> ideal pixels (N, 2), all cameras in one call; NaN where not invertible."""
+    """Raw pixels uv (N, 2) (further columns, e.g. scores, are ignored) seen by cameras ``cam``
+    (N,) (indices into :func:`stack_lenses`' rows) -> ideal pixels (N, 2), all cameras in one
+    call; NaN where not invertible or not finite."""
     return _undistort_kernel(np.ascontiguousarray(uv, dtype=float), np.ascontiguousarray(cam, dtype=np.intp),
                              lens, False)
 

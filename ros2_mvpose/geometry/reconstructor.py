@@ -30,6 +30,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+from numba import njit
 
 from ros2_mvpose.geometry.anatomy import implausible_joints
 from ros2_mvpose.geometry.association import (
@@ -48,6 +49,7 @@ from ros2_mvpose.skeleton import NUM_JOINTS
 __all__ = ["Reconstructor"]
 
 J = NUM_JOINTS
+_NO_PRED = np.zeros((0, J, 3))
 
 
 def _by_id(p: Skeleton3D) -> int:
@@ -250,6 +252,9 @@ class Reconstructor:
             else self.association_fraction * diag_a
         )
         self._strong_views = min(3, len(cams))
+        self._no_proj = np.zeros((0, J, len(cams), 3))
+        self._index = np.zeros(0, dtype=np.intp)
+        self._buffers: dict[int, tuple[np.ndarray, ...]] = {}
         self._layout: tuple[int, ...] | None = None  # detection layout of the last frame set
         self._cam = self._cam_points = np.zeros(0, dtype=np.intp)
 
@@ -328,33 +333,24 @@ class Reconstructor:
             self._layout = key
             self._cam = np.repeat(np.array(cam_ids, dtype=np.intp), counts)
             self._cam_points = np.repeat(self._cam, J)  # camera of each keypoint
+            self._any_distorted = bool(self._distorted[cam_ids].any())
         cam = self._cam
-        A = np.concatenate(arrays) if len(arrays) > 1 else arrays[0]
-        s = A[..., 2]
-        raw = A[..., :2]
-        # The sum of the values is finite exactly when they all are (or overflows: checked below).
-        if not math.isfinite(np.add.reduce(A, axis=None)) and not np.isfinite(A).all():
+        A = np.concatenate(arrays) if len(arrays) > 1 else np.ascontiguousarray(arrays[0])
+        ideal = undistort_pixels(self._lens, self._cam_points, A.reshape(-1, 3)) if self._any_distorted else A
+        raw, uv, w, finite = _split(A, ideal.reshape(A.shape[0], J, -1), max(self.min_score, 1e-12))
+        if not finite:
+            s = A[..., 2]
             bad_s = ~np.isfinite(s).all(-1)
             if bad_s.any():
                 c = int(cam[np.flatnonzero(bad_s)[0]])
                 raise ValueError(f"keypoints2d[{c}] (camera {self._names[c]!r}): score contains NaN or inf")
-            finite = np.isfinite(raw).all(-1)
-            bad_uv = ~finite & (s > 0)
-            if bad_uv.any():
-                c = int(cam[np.flatnonzero(bad_uv.any(-1))[0]])
+            ok = np.isfinite(raw).all(-1)
+            if (~ok & (s > 0)).any():
+                c = int(cam[np.flatnonzero((~ok & (s > 0)).any(-1))[0]])
                 raise ValueError(
                     f"keypoints2d[{c}] (camera {self._names[c]!r}): u, v contain NaN or inf where score > 0"
                 )
-            raw = np.where(finite[..., None], raw, 0.0)
-        w = np.minimum(s, 1.0)
-        w = np.where(w >= max(self.min_score, 1e-12), w, 0.0)
-        uv = raw
-        if self._distorted[cam_ids].any():
-            uv = undistort_pixels(self._lens, self._cam_points, raw.reshape(-1, 2)).reshape(raw.shape)
-            bad = uv != uv  # undistortion failed (outside the model's valid region)
-            if bad.any():
-                uv = np.where(bad, 0.0, uv)
-                w = np.where(bad.any(-1), 0.0, w)
+            raw[~ok] = 0.0
         return uv, raw, w, cam
 
     # ------------------------------------------------------------------ main entry
@@ -379,23 +375,20 @@ class Reconstructor:
         uv, raw, w, cam = self._gather(keypoints2d)
         tracker = self._tracker
         T = len(tracker.tracks) if self.use_track_prior and uv.shape[0] else 0
-        with np.errstate(divide="ignore", invalid="ignore"):
-            pred = zpred = proj = None
-            if T:
-                pred = tracker.predict(t)  # (T, 17, 3)
-                h = self._tri.project(pred)  # (T, 17, C, 3)
-                zpred = h[..., 2]
-                proj = h[..., :2] / np.where(zpred > 0, zpred, np.nan)[..., None]
-            rows, hints = self._associate(uv, w, cam, proj)
-            if hints.size == 0:
-                tracker.update(np.zeros((0, J, 3)), t)
-                return []
-            joints, scores, errors, n_views, keep = self._triangulate(
-                rows, hints, pred, zpred, uv, raw, w, cam
-            )
-        hints = hints[keep]
+        pred, proj = _NO_PRED, self._no_proj
+        if T:
+            pred = tracker.predict(t)  # (T, 17, 3)
+            proj = self._tri.project(pred)  # (T, 17, C, 3) homogeneous
+        rows, hints = self._associate(uv, w, cam, proj if T else None)
+        if hints.size == 0:
+            tracker.update(_NO_PRED, t)
+            return []
+        joints, scores, errors, n_views, strong, keep = self._triangulate(
+            rows, hints, pred, proj, uv, raw, w, cam
+        )
+        if joints.shape[0] < hints.size:
+            hints = hints[keep]
         # Start-up births need >= 3 cameras on some joint (2-view clusters can be epipolar ghosts).
-        strong = np.maximum.reduce(n_views, -1) >= self._strong_views
         tracks = tracker.update(joints, t, strong, hints)
         people = [
             Skeleton3D(trk.id, trk.output.copy() if tracker.smoothing else joints[i], scores[i], errors[i],
@@ -411,7 +404,7 @@ class Reconstructor:
         self, uv: np.ndarray, w: np.ndarray, cam: np.ndarray, proj: np.ndarray | None
     ) -> tuple[np.ndarray, np.ndarray]:
         """Person row (D,) of each detection (-1: none) and the track index of each row (-1:
-        new). ``proj``: (T, 17, C, 2) ideal-pixel projections of the tracks' predictions, or None.
+        new). ``proj``: (T, 17, C, 3) homogeneous projections of the tracks' predictions, or None.
 
         Rows 0..T-1 are the live tracks (those with at least ``min_views`` detections are kept),
         later rows are new clusters. Returned rows are renumbered 0..N-1 over the kept persons.
@@ -428,6 +421,8 @@ class Reconstructor:
             # Confirmed tracks win ties against tentative ones (possible ghosts).
             bonus = np.array([0.0 if t.id is None else 0.1 for t in self._tracker.tracks])
             row = assign_to_tracks(aff, cam, self.min_affinity, bonus)
+            if row.min() >= 0 and np.bincount(row, minlength=T).min() >= self.min_views:
+                return row, self._tracker_index(T)  # every detection to a track, every track kept
         free = np.flatnonzero(row < 0)
         if free.size:
             seeds: list[list[int]] = []
@@ -471,53 +466,48 @@ class Reconstructor:
         row = remap[row]  # -1 maps to remap[-1] == -1
         return row, np.where(kept < T, kept, -1)
 
+    def _tracker_index(self, T: int) -> np.ndarray:
+        if self._index.size != T:
+            self._index = np.arange(T)
+        return self._index
+
     # ------------------------------------------------------------------ triangulation
     def _triangulate(
         self,
         row: np.ndarray,
         hints: np.ndarray,
-        pred: np.ndarray | None,
-        zpred: np.ndarray | None,
+        pred: np.ndarray,
+        proj: np.ndarray,
         uv: np.ndarray,
         raw: np.ndarray,
         w: np.ndarray,
         cam: np.ndarray,
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Joints (K, 17, 3), scores (K, 17), mean raw-pixel errors (K, 17), n_views (K, 17)
-        of the persons kept (N,) bool (at least ``min_joints`` joints) among the N rows.
+    ) -> tuple[np.ndarray, ...]:
+        """Joints (K, 17, 3), scores (K, 17), mean raw-pixel errors (K, 17), n_views (K, 17),
+        strong evidence (K,) (a joint seen by 3 cameras) of the persons kept (N,) bool (at least
+        ``min_joints`` joints) among the N rows.
 
-        ``pred`` (T, 17, 3) and ``zpred`` (T, 17, C): the tracks' predicted joints and depths.
+        ``pred`` (T, 17, 3) and ``proj`` (T, 17, C, 3): the tracks' predicted joints and their
+        homogeneous projections
+        (tracked persons use them as depth weights and as a RANSAC tie-breaker).
         """
-        C = len(self._cameras)
         N = hints.size
-        di = np.flatnonzero(row >= 0)
-        ri, ci = row[di], cam[di]
-        UV = np.zeros((N, J, C, 2))
-        UV[ri, :, ci] = uv[di]
-        W = np.zeros((N, J, C))
-        W[ri, :, ci] = w[di]
-        RAW = np.zeros((N, J, C, 2))
-        RAW[ri, :, ci] = raw[di]
-        depth = np.full((N, J, C), np.nan)
-        prior = np.full((N, J, 3), np.nan)
-        tracked = np.flatnonzero(hints >= 0)
-        if tracked.size:
-            # Tracked people: depth prior (inverse-depth weights in one pass) and the predicted
-            # joints as a tie-breaker for the RANSAC hypotheses.
-            depth[tracked] = zpred[hints[tracked]]
-            prior[tracked] = pred[hints[tracked]]
-        M = N * J
-        scale = (self._focal / depth).mean(-1)  # pixels per metre at the joint
-        res = self._tri.robust(UV.reshape(M, C, 2), W.reshape(M, C), self._thr, self.min_views,
-                               depth.reshape(M, C), True, prior.reshape(M, 3), scale.reshape(M))
-        inl = res.inliers.reshape(N, J, C)
+        C = self._focal.size
+        buf = self._buffers.get(N)
+        if buf is None:  # per-person work arrays (M = N * 17 points), filled by _person_views
+            if len(self._buffers) > 8:
+                self._buffers.clear()
+            M = N * J
+            buf = self._buffers[N] = (np.empty((M, C, 2)), np.empty((M, C, 2)), np.empty((M, C)),
+                                      np.empty((M, C)), np.empty((M, 3)), np.empty(M))
+        UV, RAW, W, depth, prior, scale = buf
+        _person_views(uv, raw, w, row, cam, hints, pred, proj, self._focal, *buf)
+        res = self._tri.robust(UV, W, self._thr, self.min_views, depth, True, prior, scale)
+        reproj = project_pixels(self._lens, self._Rt, res.points)
         joints = res.points.reshape(N, J, 3)
-        d = project_pixels(self._lens, self._Rt, res.points).reshape(N, J, C, 2) - RAW
-        err = np.sqrt(np.einsum("njck,njck->njc", d, d))  # raw pixels
-        nv = res.n_views.reshape(N, J)
-        # Means over the inlier views: 0 / 0 = NaN error where a joint has none, score 0 there.
-        errors = np.where(inl, err, 0.0).sum(-1) / nv
-        scores = (W * inl).sum(-1) / np.maximum(nv, 1)
+        scores, errors, nv, strong, keep = _person_stats(
+            reproj, RAW, W, res.inliers, res.n_views, N, self.min_joints, self._strong_views
+        )
         # A bone no human has: the joint to blame is left undefined (never moved).
         bad = implausible_joints(joints, nv, errors)
         if bad.any():
@@ -525,5 +515,104 @@ class Reconstructor:
             nv = np.where(bad, 0, nv)
             errors[bad] = np.nan
             scores[bad] = 0.0
-        keep = (nv > 0).sum(-1) >= self.min_joints
-        return joints[keep], scores[keep], errors[keep], nv[keep], keep
+            keep = (nv > 0).sum(-1) >= self.min_joints
+            strong = nv.max(-1) >= self._strong_views
+        if keep.all():
+            return joints, scores, errors, nv, strong, keep
+        return joints[keep], scores[keep], errors[keep], nv[keep], strong[keep], keep
+
+
+@njit(cache=True)
+def _split(A, ideal, min_w):  # noqa: ANN001
+    """Raw pixels (D, 17, 2), ideal pixels (D, 17, 2) (the first two columns of ``ideal``
+    (D, 17, >= 2); 0 where not finite, e.g. not invertible) and DLT weights (D, 17) (scores
+    clipped to 1; 0 below ``min_w`` or where the ideal pixels are not finite) of the stacked
+    detections A (D, 17, 3), and whether every value of A is finite."""
+    D = A.shape[0]
+    raw = np.empty((D, J, 2))
+    uv = np.empty((D, J, 2))
+    w = np.empty((D, J))
+    finite = True
+    for d in range(D):
+        for j in range(J):
+            u, v, s = A[d, j, 0], A[d, j, 1], A[d, j, 2]
+            raw[d, j, 0], raw[d, j, 1] = u, v
+            x, y = ideal[d, j, 0], ideal[d, j, 1]
+            ok = math.isfinite(x) and math.isfinite(y)
+            uv[d, j, 0], uv[d, j, 1] = (x, y) if ok else (0.0, 0.0)
+            w[d, j] = min(s, 1.0) if (s >= min_w and ok) else 0.0
+            if not (math.isfinite(u) and math.isfinite(v) and math.isfinite(s)):
+                finite = False
+    return raw, uv, w, finite
+
+
+@njit(cache=True)
+def _person_views(uv, raw, w, row, cam, hints, pred, proj, focal, UV, RAW, W, depth, prior, scale):  # noqa: ANN001
+    """Fill the per-point (M = N * 17 points, person-major), per-camera arrays from the
+    detections (D, 17, ...) with their person ``row`` and camera ``cam``: ideal pixels UV and
+    raw pixels RAW (M, C, 2), scores W (M, C) (0: not seen); for persons with a track
+    (``hints`` >= 0, into ``pred`` (T, 17, 3) and their homogeneous projections ``proj``
+    (T, 17, C, 3)): predicted depths (M, C), positions (M, 3) and pixels per metre (M,)
+    (NaN elsewhere)."""
+    C = focal.size
+    UV[:] = 0.0
+    RAW[:] = 0.0
+    W[:] = 0.0
+    depth[:] = np.nan
+    prior[:] = np.nan
+    scale[:] = np.nan
+    for d in range(row.size):
+        n, c = row[d], cam[d]
+        if n < 0:
+            continue
+        for j in range(J):
+            m = n * J + j
+            UV[m, c] = uv[d, j]
+            RAW[m, c] = raw[d, j]
+            W[m, c] = w[d, j]
+    for n in range(hints.size):
+        k = hints[n]
+        if k < 0:
+            continue
+        for j in range(J):
+            m = n * J + j
+            prior[m] = pred[k, j]
+            s = 0.0
+            for c in range(C):
+                z = proj[k, j, c, 2]
+                depth[m, c] = z
+                s += focal[c] / z
+            scale[m] = s / C
+
+
+@njit(cache=True)
+def _person_stats(reproj, RAW, W, inl, nv, N, min_joints, strong_views):  # noqa: ANN001
+    """Per person (N) and joint: scores (N, 17) (mean score of the inlier views, 0 where
+    none), mean raw-pixel errors (N, 17) (``reproj`` (M, C, 2) against RAW; NaN where no
+    inlier view), n_views (N, 17); whether some joint has ``strong_views`` views (N,), and
+    whether the person has at least ``min_joints`` joints (N,)."""
+    C = inl.shape[1]
+    scores = np.zeros((N, J))
+    errors = np.full((N, J), np.nan)
+    views = np.empty((N, J), dtype=np.int64)
+    strong = np.zeros(N, dtype=np.bool_)
+    keep = np.zeros(N, dtype=np.bool_)
+    for n in range(N):
+        n_joints = 0
+        for j in range(J):
+            m = n * J + j
+            views[n, j] = nv[m]
+            if nv[m] == 0:
+                continue
+            n_joints += 1
+            strong[n] |= nv[m] >= strong_views
+            e = s = 0.0
+            for c in range(C):
+                if inl[m, c]:
+                    du, dv = reproj[m, c, 0] - RAW[m, c, 0], reproj[m, c, 1] - RAW[m, c, 1]
+                    e += math.sqrt(du * du + dv * dv)
+                    s += W[m, c]
+            errors[n, j] = e / nv[m]
+            scores[n, j] = s / nv[m]
+        keep[n] = n_joints >= min_joints
+    return scores, errors, views, strong, keep

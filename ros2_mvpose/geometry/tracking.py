@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from numba import njit
 from scipy.optimize import linear_sum_assignment
 
 __all__ = ["OneEuroFilter", "Track", "Tracker"]
@@ -142,6 +143,30 @@ def _pose_distances(a: np.ndarray, b: np.ndarray, min_common: int) -> np.ndarray
     return np.where(n >= min_common, mean, np.inf)
 
 
+@njit(cache=True)
+def _velocities(new: np.ndarray, last: np.ndarray, vel: np.ndarray, dts: np.ndarray) -> np.ndarray:
+    """Centroid velocities (T, 3) m/s smoothed by an EMA of 0.5: mean displacement over the joints
+    known in both ``new`` and ``last`` (T, 17, 3) divided by ``dts`` (T,) seconds; ``vel`` (T,
+    3) where no joint is shared or dt <= 0."""
+    out = vel.copy()
+    for k in range(new.shape[0]):
+        sx = sy = sz = 0.0
+        n = 0
+        for j in range(new.shape[1]):
+            dx = new[k, j, 0] - last[k, j, 0]
+            if dx == dx:
+                sx += dx
+                sy += new[k, j, 1] - last[k, j, 1]
+                sz += new[k, j, 2] - last[k, j, 2]
+                n += 1
+        if n and dts[k] > 0:
+            q = n * dts[k]
+            out[k, 0] = 0.5 * vel[k, 0] + 0.5 * (sx / q)
+            out[k, 1] = 0.5 * vel[k, 1] + 0.5 * (sy / q)
+            out[k, 2] = 0.5 * vel[k, 2] + 0.5 * (sz / q)
+    return out
+
+
 class Tracker:
     """Stable-id tracker for 3D skeletons.
 
@@ -209,6 +234,8 @@ class Tracker:
             self._vel = np.zeros((0, 3))
             self._stamps = np.zeros(0)
             self._common_stamp = None
+        self._index = np.arange(len(tr))
+        self._index_list = self._index.tolist()
 
     def predict(self, stamp: float) -> np.ndarray:
         """(T, 17, 3) constant-velocity predictions of the live tracks (order of :attr:`tracks`), metres.
@@ -248,78 +275,67 @@ class Tracker:
         tracks = self.tracks
         T = len(tracks)
         out: list[Track | None] = [None] * N
-        matched = np.zeros(T, dtype=bool)
-        taken = np.zeros(N, dtype=bool)
+        rows = cols = self._index[:0]  # matched (track, pose) pairs
         if T and N:
-            last = self._last
-            rows = np.zeros(0, dtype=np.intp)
-            cols = np.zeros(0, dtype=np.intp)
             if hints is not None:
                 hints = np.asarray(hints, dtype=np.intp)
-                if N == T and (hints == np.arange(T)).all():  # the steady state
-                    rows = cols = np.arange(T)
+                if N == T and hints.tolist() == self._index_list:  # the steady state
+                    rows = cols = self._index
                 else:
                     cols = np.flatnonzero((hints >= 0) & (hints < T))
                     rows = hints[cols]
                     if np.bincount(rows, minlength=1).max() > 1:
                         raise ValueError("Tracker.update: two poses hinted to the same track")
-                matched[rows] = True
-                taken[cols] = True
-            if not (taken.all() or matched.all()):
-                fp, ft = np.flatnonzero(~taken), np.flatnonzero(~matched)
+            if rows.size < min(T, N):  # the others by distance
+                ft = np.setdiff1d(self._index, rows)
+                fp = np.setdiff1d(np.arange(N), cols)
                 Tf = ft.size
-                pred = self.predict(stamp)[ft]
-                d = _pose_distances(np.concatenate([pred, last[ft]]), poses[fp], self.min_common_joints)
-                cost = np.minimum(d[:Tf], d[Tf:])
-                gated = np.where(cost <= self.max_distance, cost, 1e6)
+                d = _pose_distances(np.concatenate([self.predict(stamp)[ft], self._last[ft]]), poses[fp],
+                                    self.min_common_joints)
+                gated = np.minimum(d[:Tf], d[Tf:])
+                gated[~(gated <= self.max_distance)] = 1e6
                 r, c = _assign_min(gated)
                 good = gated[r, c] < 1e6
                 rows = np.concatenate([rows, ft[r[good]]])
                 cols = np.concatenate([cols, fp[c[good]]])
-                matched[rows] = True
-                taken[cols] = True
-            if rows.size:
-                # Centroid velocity over the joints known in both skeletons, smoothed (EMA 0.5).
+        if rows.size:
+            # (a copy: the tracks' state must not alias the caller's array)
+            if rows is self._index:
+                new = poses.copy()
+                vel = _velocities(new, self._last, self._vel, stamp - self._stamps)
+            else:
                 new = poses[cols]
-                diff = new - last[rows]
-                fin = diff[..., 0] == diff[..., 0]
-                cnt = fin.sum(-1)
-                dts = stamp - self._stamps[rows]
-                with np.errstate(invalid="ignore", divide="ignore"):
-                    v = np.where(fin[..., None], diff, 0.0).sum(1) / (cnt * dts)[:, None]
-                vel = self._vel[rows]
-                vel = np.where(((cnt > 0) & (dts > 0))[:, None], 0.5 * vel + 0.5 * v, vel)
-                n_init = self.n_init
-                strong_l = [True] * N if strong is None else np.asarray(strong, dtype=bool).tolist()
-                for k, (r, c) in enumerate(zip(rows.tolist(), cols.tolist(), strict=True)):
-                    trk = tracks[r]
-                    trk.velocity = vel[k]
-                    trk.joints = new[k]
-                    trk.last_stamp = stamp
-                    trk.hits += 1
-                    if trk.filter is not None:
-                        trk.output = trk.filter(new[k], stamp)
-                    else:
-                        trk.output = new[k]
-                    if strong_l[c]:
-                        trk.strong = True
-                    if trk.id is None and trk.hits >= (n_init if trk.strong else 2 * n_init):
-                        trk.id = self._new_id()
-                    out[c] = trk if trk.id is not None else None
-        changed = False
+                vel = _velocities(new, self._last[rows], self._vel[rows], stamp - self._stamps[rows])
+            n_init = self.n_init
+            strong_l = None if strong is None else np.asarray(strong, dtype=bool).tolist()
+            for k, (r, c) in enumerate(zip(rows.tolist(), cols.tolist(), strict=True)):
+                trk = tracks[r]
+                trk.velocity = vel[k]
+                trk.joints = x = new[k]
+                trk.last_stamp = stamp
+                trk.hits += 1
+                trk.output = trk.filter(x, stamp) if trk.filter is not None else x
+                if strong_l is None or strong_l[c]:
+                    trk.strong = True
+                if trk.id is None and trk.hits >= (n_init if trk.strong else 2 * n_init):
+                    trk.id = self._new_id()
+                out[c] = trk if trk.id is not None else None
+        changed = rows.size < T
         # Deaths: tentative tracks die on their first miss, confirmed ones after max_age seconds.
-        if T and not matched.all():
-            changed = True
+        if changed:
+            matched = set(rows.tolist())
             self.tracks = [
                 t
                 for i, t in enumerate(tracks)
-                if matched[i] or (t.id is not None and stamp - t.last_stamp <= self.max_age)
+                if i in matched or (t.id is not None and stamp - t.last_stamp <= self.max_age)
             ]
         # Births.
         warm_up = self._frames < self.n_init
-        births = np.flatnonzero(~taken).tolist() if N else []
-        changed |= bool(births)
-        for i in births:
+        taken = set(cols.tolist())
+        for i in range(N):
+            if i in taken:
+                continue
+            changed = True
             filt = OneEuroFilter(*self._filter_args) if self.smoothing else None
             trk = Track(self._next_key, poses[i], stamp, filt)
             trk.strong = strong is None or bool(strong[i])
@@ -329,13 +345,17 @@ class Tracker:
                 out[i] = trk
             self.tracks.append(trk)
         self._frames += 1
-        if changed or not T:
+        if changed:
             self._cache()
-        elif N:  # same tracks, all matched: update the stacked state in place
+        elif rows is self._index:  # same tracks in the same order, all matched
+            self._last, self._vel = new, vel
+            self._stamps.fill(stamp)
+            self._common_stamp = stamp
+        elif rows.size:  # same tracks, all matched: update the stacked state in place
             self._last[rows] = new
             self._vel[rows] = vel
             self._stamps[rows] = stamp
-            self._common_stamp = stamp  # every track was matched
+            self._common_stamp = stamp
         return out
 
     def _new_id(self) -> int:

@@ -41,6 +41,7 @@ __all__ = [
 
 # Relative determinant below which the normal equations count as singular (parallel rays).
 _SINGULAR = 1e-12
+_NAN = np.array(np.nan)
 
 
 @dataclass
@@ -110,14 +111,31 @@ def _dlt(P: np.ndarray, uv: np.ndarray, w: np.ndarray, depth: np.ndarray, X: np.
     return True
 
 
+@njit(cache=True, inline="always")
+def _homogeneous(P: np.ndarray, c: int, X: np.ndarray) -> tuple[float, float, float]:
+    """``P[c] @ [X, 1]`` for a point X (3,)."""
+    return (P[c, 0, 0] * X[0] + P[c, 0, 1] * X[1] + P[c, 0, 2] * X[2] + P[c, 0, 3],
+            P[c, 1, 0] * X[0] + P[c, 1, 1] * X[1] + P[c, 1, 2] * X[2] + P[c, 1, 3],
+            P[c, 2, 0] * X[0] + P[c, 2, 1] * X[1] + P[c, 2, 2] * X[2] + P[c, 2, 3])
+
+
+@njit(cache=True)
+def _project_kernel(P: np.ndarray, X: np.ndarray) -> np.ndarray:
+    """Homogeneous projections (M, C, 3) of points X (M, 3)."""
+    M, C = X.shape[0], P.shape[0]
+    h = np.empty((M, C, 3))
+    for m in range(M):
+        for c in range(C):
+            h[m, c, 0], h[m, c, 1], h[m, c, 2] = _homogeneous(P, c, X[m])
+    return h
+
+
 @njit(cache=True)
 def _errors2(P: np.ndarray, X: np.ndarray, uv: np.ndarray, e2: np.ndarray, z: np.ndarray) -> None:
     """Squared reprojection errors e2 (C,) px^2 (inf behind a camera or for NaN X) and depths
     z (C,) of point X (3,) against uv (C, 2)."""
     for c in range(P.shape[0]):
-        h0 = P[c, 0, 0] * X[0] + P[c, 0, 1] * X[1] + P[c, 0, 2] * X[2] + P[c, 0, 3]
-        h1 = P[c, 1, 0] * X[0] + P[c, 1, 1] * X[1] + P[c, 1, 2] * X[2] + P[c, 1, 3]
-        h2 = P[c, 2, 0] * X[0] + P[c, 2, 1] * X[1] + P[c, 2, 2] * X[2] + P[c, 2, 3]
+        h0, h1, h2 = _homogeneous(P, c, X)
         z[c] = h2
         if h2 > 0.0:
             du, dv = h0 / h2 - uv[c, 0], h1 / h2 - uv[c, 1]
@@ -281,7 +299,11 @@ def _errors_kernel(P, X, uv):  # noqa: ANN001
 
 # ------------------------------------------------------------------ public API
 def _f64(a: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    return np.ascontiguousarray(np.broadcast_to(np.asarray(a, dtype=float), shape))
+    """``a`` as a C-contiguous float64 array of ``shape`` (broadcast; no copy when it is one)."""
+    a = np.asarray(a, dtype=float)
+    if a.shape != shape:
+        a = np.broadcast_to(a, shape)
+    return a if a.flags.c_contiguous else np.ascontiguousarray(a)
 
 
 class Triangulator:
@@ -327,7 +349,8 @@ class Triangulator:
     def project(self, X: np.ndarray) -> np.ndarray:
         """Points X (..., 3) -> homogeneous image coordinates (..., C, 3) in every camera."""
         X = np.asarray(X, dtype=float)
-        return np.einsum("cij,...j->...ci", self.P[:, :, :3], X) + self.P[:, :, 3]
+        flat = np.ascontiguousarray(X.reshape(-1, 3))
+        return _project_kernel(self.P, flat).reshape(X.shape[:-1] + (self.n_cameras, 3))
 
     def errors2(self, X: np.ndarray, uv: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Squared reprojection errors (..., C), px^2 (inf behind a camera or for NaN X), and depths."""
@@ -370,19 +393,19 @@ class Triangulator:
             raise ValueError(f"triangulation: uv {uv.shape} and w {w.shape} must be (M, {C}, 2) and (M, {C})")
         if isinstance(min_views, bool) or int(min_views) != min_views or min_views < 2:
             raise ValueError(f"min_views must be an integer >= 2, got {min_views!r}")
-        thr = np.broadcast_to(np.asarray(threshold, dtype=float).reshape(-1), (C,))
-        if not np.all(thr > 0):
+        thr = _f64(threshold, (C,))
+        if not thr.min() > 0:
             raise ValueError(f"threshold must be > 0 pixels, got {threshold!r}")
         if depth is None:
             depth = np.full((M, C), np.nan)
         elif np.shape(depth) != (M, C):
             raise ValueError(f"depth must have shape ({M}, {C}), got {np.shape(depth)}")
-        nan = np.array(np.nan)
+        nan = _NAN
         X, inl, err, nv = _robust_kernel(
             self.P,
-            np.ascontiguousarray(uv),
-            np.ascontiguousarray(w),
-            np.ascontiguousarray(thr * thr),
+            _f64(uv, (M, C, 2)),
+            _f64(w, (M, C)),
+            thr * thr,
             int(min_views),
             _f64(depth, (M, C)),
             bool(depth_weighting),
