@@ -149,7 +149,7 @@ class DetectorNode(Node):
                 min_inputs=self.min_cameras,
                 dead_after=sp.camera_timeout,
                 max_offset=sp.max_stamp_offset,
-                on_event=self._on_sync_event,
+                on_event=guarded(self._on_sync_event, on_error),
             )
             self.sync_impl = "ros2_mvpose.ros.sync.ApproximateTimeSync"
             raw = bool(p.raw_images)
@@ -262,6 +262,7 @@ class DetectorNode(Node):
             "messages_dropped_by_sync": self.sync.dropped,
             "backend": getattr(self.backend, "name", type(self.backend).__name__),
             "backend_errors": self.backend_errors,
+            "sync_resets": self.sync.resets if isinstance(self.sync, ApproximateTimeSync) else 0,
         }
         add_latency(values, self.latency)
         level = diag.WARN if self.backend_errors else diag.OK

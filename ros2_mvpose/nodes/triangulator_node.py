@@ -88,7 +88,7 @@ class TriangulatorNode(Node):
             min_inputs=min_inputs(sp.min_cameras, n),
             dead_after=sp.camera_timeout,
             max_offset=sp.max_stamp_offset,
-            on_event=self._on_sync_event,
+            on_event=guarded(self._on_sync_event, self._on_internal_error),
         )
         self._markers = SkeletonMarkerPublisher(
             self.world_frame,
@@ -121,7 +121,6 @@ class TriangulatorNode(Node):
                 for i, t in enumerate(self.camera_info_topics)
             ]
         self.stats: dict[str, int] = {"sets": 0, "partial_sets": 0, "published": 0, "time_jumps": 0}
-        self._last_stamp = float("-inf")  # newest set stamp processed, seconds
         self._set_rate = diag.RateMeter(window=2.0)
         self._latency = {key: diag.LatencyStats(maxlen=500) for key in LATENCY_STAGES}
         on_error = self._on_internal_error
@@ -170,7 +169,6 @@ class TriangulatorNode(Node):
         self.get_logger().warning(ev.describe(self.names) + "; tracking reset")
         self.stats["time_jumps"] += 1
         self.stage.reset()
-        self._last_stamp = float("-inf")
         arr = self._markers.clear(self._header())
         if arr.markers:
             self.pub_markers.publish(arr)
@@ -209,7 +207,6 @@ class TriangulatorNode(Node):
                 self.inputs.usable(i)
         if not res.ok:
             return
-        self._last_stamp = max(self._last_stamp, stamp)
         t1 = time.perf_counter()
         header = self._header(TimeMsg(sec=res.header_stamp.sec, nanosec=res.header_stamp.nanosec))
         self.pub_points.publish(skeletons_to_cloud(res.ids, res.joints, res.scores, header))

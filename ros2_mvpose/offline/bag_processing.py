@@ -237,8 +237,20 @@ def process_bag(
                 sets_s=f"{summary.sets / (time.perf_counter() - t_start):.2f}", people=len(out.ids)
             )
 
+    def on_event(event) -> None:  # out of sync / back / every stamp jumped back (the bag loops)
+        log.warning("%s", event.describe([c.name for c in cams]))
+        if event.kind == "reset":
+            tri.reset()
+            last_set[0] = float("-inf")
+
     sync = ApproximateTimeSync(
-        len(cams), on_set, queue_size=queue_size, slop=slop, min_inputs=need, dead_after=camera_timeout
+        len(cams),
+        on_set,
+        queue_size=queue_size,
+        slop=slop,
+        min_inputs=need,
+        dead_after=camera_timeout,
+        on_event=on_event,
     )
     wanted = set(index_of_image) | set(index_of_info) | set(copy_topics)
     try:
