@@ -194,9 +194,9 @@ def test_fuzzed_camera_ends_no_node_and_the_others_go_on(ros_context, tmp_path, 
     # (cam1 is left out once it is found out of sync, within camera_timeout = 10 frames)
     settled = set(FUZZ[10:])
     for c in (0, 2):
-        assert len(frames(clouds[c]) & settled) >= len(settled) - 2, (c, sorted(frames(clouds[c])))
+        assert len(frames(clouds[c]) & settled) >= len(settled) - 5, (c, sorted(frames(clouds[c])))
     assert not frames(clouds[1]) & set(FUZZ)  # nothing usable came from the fuzz
-    assert len(frames(points) & settled) >= len(settled) - 3, sorted(frames(points))
+    assert len(frames(points) & settled) >= len(settled) - 6, sorted(frames(points))
     # during the fuzz, cam1's state said so in both nodes; after it, cam1 is back and its state ok
     det_states, tri_states = fuzz_states
     assert det_states and all(s in ("undecodable", "out_of_sync", "bad_input") for s in det_states), (

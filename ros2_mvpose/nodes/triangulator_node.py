@@ -177,7 +177,7 @@ class TriangulatorNode(Node):
         self.info_inputs.received(index)
         changed, problem = self.stage.on_camera_info(index, info)
         if problem is not None:
-            self._report([problem], self.info_inputs, "CameraInfo")
+            self._report([problem], self.info_inputs, "")
             return
         self.info_inputs.usable(index)
         if changed:
