@@ -29,6 +29,8 @@ import numpy as np
 from numba import njit
 from scipy.optimize import linear_sum_assignment
 
+_NO_BONUS = np.zeros(0)
+
 __all__ = [
     "assign_to_tracks",
     "greedy_clusters",
@@ -171,12 +173,12 @@ def assign_to_tracks(
     D, T = aff.shape
     if D == 0 or T == 0:
         return np.full(D, -1, dtype=np.intp)
-    a = aff if bonus is None else aff + bonus
     # Fast path: when no two detections of one camera prefer the same track, every detection
     # taking its best track is the optimal assignment.
-    best, unique = _best_tracks(a, aff, cam, min_affinity)
+    best, unique = _best_tracks(aff, _NO_BONUS if bonus is None else bonus, cam, min_affinity)
     if unique:
         return best
+    a = aff if bonus is None else aff + bonus
     out = np.full(D, -1, dtype=np.intp)
     order = np.argsort(cam, kind="stable")
     bounds = np.flatnonzero(np.diff(cam[order])) + 1
@@ -189,18 +191,20 @@ def assign_to_tracks(
 
 
 @njit(cache=True)
-def _best_tracks(a, aff, cam, min_affinity):  # noqa: ANN001
-    """Each detection's best track by ``a`` (D, T) when its ``aff`` reaches ``min_affinity``,
-    else -1; and whether no camera gives one track two detections."""
-    D, T = a.shape
+def _best_tracks(aff, bonus, cam, min_affinity):  # noqa: ANN001
+    """Each detection's best track by ``aff + bonus`` (D, T) (no bonus when ``bonus`` is empty)
+    when its ``aff`` reaches ``min_affinity``, else -1; and whether no camera gives one track
+    two detections."""
+    D, T = aff.shape
     best = np.full(D, -1, dtype=np.intp)
     taken = np.zeros((cam.max() + 1, T), dtype=np.bool_)
     unique = True
     for d in range(D):
-        k = 0
+        k, best_a = 0, aff[d, 0] + (bonus[0] if bonus.size else 0.0)
         for t in range(1, T):
-            if a[d, t] > a[d, k]:
-                k = t
+            a = aff[d, t] + (bonus[t] if bonus.size else 0.0)
+            if a > best_a:
+                k, best_a = t, a
         if aff[d, k] >= min_affinity:
             best[d] = k
             if taken[cam[d], k]:

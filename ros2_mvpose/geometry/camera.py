@@ -118,6 +118,35 @@ LENS_SIZE = 30
 
 
 @njit(cache=True, inline="always")
+def _pinhole(x: float, y: float, p: np.ndarray) -> tuple[float, float, float, float, float, float]:
+    """Normalised ideal -> distorted coordinates of a pinhole lens row ``p`` (plumb_bob and
+    rational_polynomial, thin prism, tilt) and the Jacobian d(xd, yd)/d(x, y) (row-major)."""
+    r2 = x * x + y * y
+    num = 1.0 + r2 * (p[6] + r2 * (p[7] + r2 * p[10]))
+    den = 1.0 + r2 * (p[11] + r2 * (p[12] + r2 * p[13]))
+    radial = num / den
+    dnum = p[6] + r2 * (2.0 * p[7] + 3.0 * r2 * p[10])
+    dden = p[11] + r2 * (2.0 * p[12] + 3.0 * r2 * p[13])
+    g = 2.0 * (dnum * den - num * dden) / (den * den)  # d radial / d r2, times 2
+    sx = 2.0 * (p[14] + 2.0 * p[15] * r2)  # thin prism terms' d / d r2, times 2
+    sy = 2.0 * (p[16] + 2.0 * p[17] * r2)
+    xd = x * radial + 2.0 * p[8] * x * y + p[9] * (r2 + 2.0 * x * x) + r2 * (p[14] + p[15] * r2)
+    yd = y * radial + p[8] * (r2 + 2.0 * y * y) + 2.0 * p[9] * x * y + r2 * (p[16] + p[17] * r2)
+    a = radial + g * x * x + 2.0 * p[8] * y + 6.0 * p[9] * x + sx * x
+    b = g * x * y + 2.0 * p[8] * x + 2.0 * p[9] * y + sx * y
+    c = g * x * y + 2.0 * p[8] * x + 2.0 * p[9] * y + sy * x
+    d = radial + g * y * y + 6.0 * p[8] * y + 2.0 * p[9] * x + sy * y
+    if p[20] != 0.0:  # tilted sensor: (xd, yd) -> (T0 . q / T2 . q, T1 . q / T2 . q), q = (xd, yd, 1)
+        w = p[27] * xd + p[28] * yd + p[29]
+        X = (p[21] * xd + p[22] * yd + p[23]) / w
+        Y = (p[24] * xd + p[25] * yd + p[26]) / w
+        t11, t12 = (p[21] - X * p[27]) / w, (p[22] - X * p[28]) / w
+        t21, t22 = (p[24] - Y * p[27]) / w, (p[25] - Y * p[28]) / w
+        return X, Y, t11 * a + t12 * c, t11 * b + t12 * d, t21 * a + t22 * c, t21 * b + t22 * d
+    return xd, yd, a, b, c, d
+
+
+@njit(cache=True, inline="always")
 def _distort(x: float, y: float, p: np.ndarray) -> tuple[float, float]:
     """Normalised ideal -> normalised distorted coordinates of lens row ``p``."""
     model = p[5]
@@ -131,15 +160,7 @@ def _distort(x: float, y: float, p: np.ndarray) -> tuple[float, float]:
         t2 = th * th
         s = th * (1.0 + t2 * (p[6] + t2 * (p[7] + t2 * (p[8] + t2 * p[9])))) / r
         return x * s, y * s
-    r2 = x * x + y * y
-    radial = (1.0 + r2 * (p[6] + r2 * (p[7] + r2 * p[10]))) / (1.0 + r2 * (p[11] + r2 * (p[12] + r2 * p[13])))
-    xy2 = 2.0 * x * y
-    r4 = r2 * r2
-    xd = x * radial + p[8] * xy2 + p[9] * (r2 + 2.0 * x * x) + p[14] * r2 + p[15] * r4
-    yd = y * radial + p[8] * (r2 + 2.0 * y * y) + p[9] * xy2 + p[16] * r2 + p[17] * r4
-    if p[20] != 0.0:
-        w = p[27] * xd + p[28] * yd + p[29]
-        xd, yd = (p[21] * xd + p[22] * yd + p[23]) / w, (p[24] * xd + p[25] * yd + p[26]) / w
+    xd, yd, _, _, _, _ = _pinhole(x, y, p)
     return xd, yd
 
 
@@ -189,26 +210,21 @@ def _invert(xd: float, yd: float, p: np.ndarray) -> tuple[float, float]:
                 return np.nan, np.nan
             s = math.tan(th) / rd
             x, y = xd * s, yd * s
-    else:  # pinhole: damped Newton, forward-difference Jacobian
+    else:  # pinhole: damped Newton with the analytic Jacobian
         x, y = xd, yd
-        h = 1e-8
-        fx, fy = _distort(x, y, p)
+        fx, fy, j11, j12, j21, j22 = _pinhole(x, y, p)
         rx, ry = xd - fx, yd - fy
         res = max(abs(rx), abs(ry))
         for _ in range(_NEWTON_ITERS):
             if not res >= _NEWTON_TOL:
                 break
-            ax, ay = _distort(x + h, y, p)
-            cx, cy = _distort(x, y + h, p)
-            j11, j21 = (ax - fx) / h, (ay - fy) / h
-            j12, j22 = (cx - fx) / h, (cy - fy) / h
             det = j11 * j22 - j12 * j21
             sx = (j22 * rx - j12 * ry) / det
             sy = (j11 * ry - j21 * rx) / det
             step = 1.0
             for _ in range(12):  # halve the step until the residual decreases
                 nx, ny = x + step * sx, y + step * sy
-                nfx, nfy = _distort(nx, ny, p)
+                nfx, nfy, n11, n12, n21, n22 = _pinhole(nx, ny, p)
                 nrx, nry = xd - nfx, yd - nfy
                 nres = max(abs(nrx), abs(nry))
                 if nres < res:
@@ -216,7 +232,11 @@ def _invert(xd: float, yd: float, p: np.ndarray) -> tuple[float, float]:
                 step *= 0.5
             if not nres < res:
                 break
-            x, y, fx, fy, rx, ry, res = nx, ny, nfx, nfy, nrx, nry, nres
+            x, y, rx, ry, res = nx, ny, nrx, nry, nres
+            j11, j12, j21, j22 = n11, n12, n21, n22
+        if not res < _UNDISTORT_FAIL:
+            return np.nan, np.nan
+        return x, y
     fx, fy = _distort(x, y, p)
     if not max(abs(xd - fx), abs(yd - fy)) < _UNDISTORT_FAIL or not max(abs(x), abs(y)) < 1e6:
         return np.nan, np.nan

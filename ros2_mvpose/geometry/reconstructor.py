@@ -421,7 +421,8 @@ class Reconstructor:
             # Confirmed tracks win ties against tentative ones (possible ghosts).
             bonus = np.array([0.0 if t.id is None else 0.1 for t in self._tracker.tracks])
             row = assign_to_tracks(aff, cam, self.min_affinity, bonus)
-            if row.min() >= 0 and np.bincount(row, minlength=T).min() >= self.min_views:
+            rl = row.tolist()  # (Python lists: faster than numpy on a few elements)
+            if min(rl) >= 0 and min(rl.count(k) for k in range(T)) >= self.min_views:
                 return row, self._tracker_index(T)  # every detection to a track, every track kept
         free = np.flatnonzero(row < 0)
         if free.size:
@@ -510,14 +511,14 @@ class Reconstructor:
         )
         # A bone no human has: the joint to blame is left undefined (never moved).
         bad = implausible_joints(joints, nv, errors)
-        if bad.any():
+        if np.count_nonzero(bad):
             joints[bad] = np.nan
             nv = np.where(bad, 0, nv)
             errors[bad] = np.nan
             scores[bad] = 0.0
             keep = (nv > 0).sum(-1) >= self.min_joints
             strong = nv.max(-1) >= self._strong_views
-        if keep.all():
+        if np.count_nonzero(keep) == N:
             return joints, scores, errors, nv, strong, keep
         return joints[keep], scores[keep], errors[keep], nv[keep], strong[keep], keep
 

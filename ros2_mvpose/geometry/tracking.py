@@ -144,6 +144,19 @@ def _pose_distances(a: np.ndarray, b: np.ndarray, min_common: int) -> np.ndarray
 
 
 @njit(cache=True)
+def _predict(last: np.ndarray, vel: np.ndarray, stamps: np.ndarray, stamp: float, max_age: float
+             ) -> np.ndarray:
+    """``last`` (T, 17, 3) moved by ``vel`` (T, 3) over ``stamp - stamps`` (T,) clipped to [0, max_age]."""
+    out = np.empty_like(last)
+    for k in range(last.shape[0]):
+        dt = min(max(stamp - stamps[k], 0.0), max_age)
+        for j in range(last.shape[1]):
+            for i in range(3):
+                out[k, j, i] = last[k, j, i] + vel[k, i] * dt
+    return out
+
+
+@njit(cache=True)
 def _velocities(new: np.ndarray, last: np.ndarray, vel: np.ndarray, dts: np.ndarray) -> np.ndarray:
     """Centroid velocities (T, 3) m/s smoothed by an EMA of 0.5: mean displacement over the joints
     known in both ``new`` and ``last`` (T, 17, 3) divided by ``dts`` (T,) seconds; ``vel`` (T,
@@ -225,15 +238,11 @@ class Tracker:
         if tr:
             self._last = np.stack([t.joints for t in tr])
             self._vel = np.stack([t.velocity for t in tr])
-            stamps = [t.last_stamp for t in tr]
-            self._stamps = np.array(stamps, dtype=float)
-            # One stamp shared by every track (the usual case): scalar time arithmetic.
-            self._common_stamp = stamps[0] if stamps.count(stamps[0]) == len(stamps) else None
+            self._stamps = np.array([t.last_stamp for t in tr], dtype=float)
         else:
             self._last = np.zeros((0, 17, 3))
             self._vel = np.zeros((0, 3))
             self._stamps = np.zeros(0)
-            self._common_stamp = None
         self._index = np.arange(len(tr))
         self._index_list = self._index.tolist()
 
@@ -242,11 +251,7 @@ class Tracker:
 
         The extrapolation interval is clipped to [0, max_age].
         """
-        if self._common_stamp is not None:
-            dt = min(max(stamp - self._common_stamp, 0.0), self.max_age)
-            return self._last + self._vel[:, None, :] * dt
-        dt = np.minimum(np.maximum(stamp - self._stamps, 0.0), self.max_age)
-        return self._last + self._vel[:, None, :] * dt[:, None, None]
+        return _predict(self._last, self._vel, self._stamps, float(stamp), self.max_age)
 
     def update(
         self,
@@ -350,12 +355,10 @@ class Tracker:
         elif rows is self._index:  # same tracks in the same order, all matched
             self._last, self._vel = new, vel
             self._stamps.fill(stamp)
-            self._common_stamp = stamp
         elif rows.size:  # same tracks, all matched: update the stacked state in place
             self._last[rows] = new
             self._vel[rows] = vel
             self._stamps[rows] = stamp
-            self._common_stamp = stamp
         return out
 
     def _new_id(self) -> int:

@@ -394,7 +394,7 @@ class Triangulator:
         if isinstance(min_views, bool) or int(min_views) != min_views or min_views < 2:
             raise ValueError(f"min_views must be an integer >= 2, got {min_views!r}")
         thr = _f64(threshold, (C,))
-        if not thr.min() > 0:
+        if not min(thr.tolist()) > 0:
             raise ValueError(f"threshold must be > 0 pixels, got {threshold!r}")
         if depth is None:
             depth = np.full((M, C), np.nan)
