@@ -5,7 +5,8 @@ Supported formats (``format`` names):
 * ``rig`` -- this package's rig YAML (:func:`ros2_mvpose.geometry.rig.load_rig`).
 * ``camera_info`` -- ROS ``camera_calibration_parsers`` YAML (``image_width``, ``camera_matrix:
   {rows, cols, data}``, ...): intrinsics only, no pose. Read and write.
-* ``opencv`` -- OpenCV ``cv2.FileStorage`` XML/YAML with the usual key spellings
+* ``opencv`` -- OpenCV ``FileStorage`` XML/YAML/JSON (read in pure Python by
+  :mod:`~ros2_mvpose.geometry.opencv_storage`) with the usual key spellings
   (``camera_matrix``/``K``, ``distortion_coefficients``/``D``, ``R``/``rvec``, ``T``/``tvec``,
   ``image_width``/``image_height``), and scaled-matrix files (``Intrinsics`` = K/1000,
   ``CameraMatrix`` = [R|t]/1000, ``Distortion``; see :func:`read_opencv`).
@@ -33,6 +34,7 @@ import numpy as np
 import yaml
 
 from ros2_mvpose.geometry.camera import Camera
+from ros2_mvpose.geometry.opencv_storage import read_opencv_storage
 from ros2_mvpose.geometry.rig import (
     CalibrationError,
     Rig,
@@ -256,27 +258,10 @@ _MODEL_KEYS = ("distortion_model", "distortionModel")
 _FISHEYE_KEYS = ("fisheye", "is_fisheye")
 
 
-def _fs_value(node: Any) -> Any:
-    """Python value of a cv2.FileNode: ndarray for matrices/sequences, float/str for scalars."""
-    if node is None or node.empty() or node.isNone():
-        return None
-    if node.isMap():
-        m = node.mat()
-        return None if m is None else np.asarray(m, dtype=float)
-    if node.isSeq():
-        vals = [_fs_value(node.at(i)) for i in range(node.size())]
-        try:
-            return np.asarray(vals, dtype=float)
-        except (TypeError, ValueError):
-            return vals
-    if node.isString():
-        return node.string()
-    return node.real()
-
-
-def _fs_get(fs: Any, keys: Iterable[str]) -> tuple[str | None, Any]:
+def _fs_get(fs: Mapping[str, Any], keys: Iterable[str]) -> tuple[str | None, Any]:
+    """``(key, value)`` of the first of ``keys`` the storage holds a value for, else (None, None)."""
     for key in keys:
-        v = _fs_value(fs.getNode(key))
+        v = fs.get(key)
         if v is not None:
             return key, v
     return None, None
@@ -285,10 +270,11 @@ def _fs_get(fs: Any, keys: Iterable[str]) -> tuple[str | None, Any]:
 def _split_scaled_extrinsics(M: np.ndarray, where: str) -> tuple[np.ndarray, np.ndarray]:
     """``M`` (3,4) = s [R | t] with unknown s != 0 -> (R, t); s from the rotation's scale."""
     A = M[:, :3]
-    det = np.linalg.det(A)
-    if not np.isfinite(det) or abs(det) < 1e-300:
-        raise CalibrationError(f"{where}: CameraMatrix rotation part is singular")
-    s = np.sign(det) * float(np.mean(np.linalg.norm(A, axis=1)))
+    with np.errstate(all="ignore"):  # huge entries: det/norm overflow, refused below
+        det = np.linalg.det(A)
+        s = np.sign(det) * float(np.mean(np.linalg.norm(A, axis=1)))
+    if not np.isfinite(det) or abs(det) < 1e-300 or not np.isfinite(s):
+        raise CalibrationError(f"{where}: CameraMatrix rotation part is singular or not finite")
     R = clean_rotation(A / s, where)
     return R, M[:, 3] / s
 
@@ -322,25 +308,12 @@ def read_opencv(
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"calibration file not found: {path}")
-    try:
-        fs = cv2.FileStorage(str(path), cv2.FILE_STORAGE_READ)
-    except (cv2.error, SystemError) as exc:  # the parser's error surfaces as either
-        detail = str(exc).strip().splitlines()[-1] if str(exc).strip() else "parse error"
-        raise CalibrationError(f"{path}: not an OpenCV FileStorage file ({detail})") from None
-    if not fs.isOpened():
-        raise CalibrationError(f"{path}: cannot be opened as an OpenCV FileStorage file")
-    try:
-        return _read_opencv_storage(fs, path, name, width, height)
-    except (cv2.error, SystemError) as exc:  # a node OpenCV cannot turn into a matrix or value
-        detail = str(exc).strip().splitlines()[-1] if str(exc).strip() else "unreadable node"
-        raise CalibrationError(f"{path}: malformed OpenCV FileStorage content ({detail})") from None
-    finally:
-        fs.release()
+    return _read_opencv_storage(read_opencv_storage(path), path, name, width, height)
 
 
-def _read_opencv_storage(fs: Any, path: Path, name: str | None, width: int | None,
+def _read_opencv_storage(fs: Mapping[str, Any], path: Path, name: str | None, width: int | None,
                          height: int | None) -> CameraCalib:
-    """The body of :func:`read_opencv` on an opened ``cv2.FileStorage``."""
+    """The body of :func:`read_opencv` on the file's top-level entries."""
     if name is None:
         _, n = _fs_get(fs, _NAME_KEYS)
         name = n if isinstance(n, str) and n else path.stem
@@ -349,7 +322,7 @@ def _read_opencv_storage(fs: Any, path: Path, name: str | None, width: int | Non
     # Intrinsics (a scaled 'Intrinsics' + 3x4 'CameraMatrix' handled first).
     extr = None
     k_key, K = _fs_get(fs, [k for k in _K_KEYS if k != "CameraMatrix"])
-    cm = _fs_value(fs.getNode("CameraMatrix"))
+    cm = fs.get("CameraMatrix")
     if cm is not None:
         cm = np.asarray(cm, dtype=float)
         if cm.shape == (3, 4) and K is not None:

@@ -98,8 +98,9 @@ def clean_rotation(R: Any, where: str, tol: float = ROTATION_CLEAN_TOL) -> np.nd
         raise CalibrationError(f"{where}: rotation must be 3x3, got shape {R.shape}")
     if not np.all(np.isfinite(R)):
         raise CalibrationError(f"{where}: rotation contains NaN or inf")
-    err = rotation_error(R)
-    if err > tol:
+    with np.errstate(all="ignore"):  # huge entries: the deviation is inf/NaN, refused below
+        err = rotation_error(R)
+    if not err <= tol:
         raise CalibrationError(
             f"{where}: R is not a rotation matrix (deviation from orthonormal/det +1 is {err:.3g} > {tol:g})"
         )
