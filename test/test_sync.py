@@ -451,8 +451,11 @@ def test_property_spread_never_exceeds_slop():
             sync.add(i, msg, stamp, arrival)
             if rng.random() < 0.1:
                 sync.tick(arrival + rng.uniform(0, 0.1))
-        sync.tick(stream[-1][0] + 5.0 if stream else 5.0)
+        if rng.random() < 0.5:
+            sync.tick(stream[-1][0] + 5.0 if stream else 5.0)
+        sync.flush()  # end of input: nothing may be left that could still form a set
         check_sets(sync, log, stamps_of, len(stream))
+        assert sum(n_queued > 0 for n_queued in sync.queue_lengths()) < sync.min_inputs
         n_sets += len(log.sets)
     assert n_sets > 5000  # the streams do form sets: the check is not vacuous
 
@@ -611,3 +614,24 @@ def test_message_filters_oracle_follows_its_policy():
     mf.add(0, "c", 2.00)
     mf.add(1, "d", 2.05)  # spread == slop is not below slop: no set
     assert len(sets) == 2
+
+
+def test_flush_emits_the_last_partial_set_and_held_sets():
+    sync, rec = make(3, slop=0.015, min_inputs=2)
+    for f in range(5):
+        for c in range(3):
+            if (f, c) != (4, 2):  # the last frame lacks camera 2
+                sync.add(c, (c, f), 10.0 + f / 30, 20.0 + f / 30 + 0.01 * c)
+    assert [m[0][1] for m, _ in rec.sets] == [0, 1, 2, 3]  # frame 4 waits for camera 2
+    sync.flush()
+    assert rec.sets[-1] == ([(0, 4), (1, 4), None], pytest.approx(10.0 + 4 / 30))
+    assert sync.queue_lengths() == [0, 0, 0]
+    sync.flush()  # idempotent
+    assert len(rec.sets) == 5
+
+
+def test_flush_without_partial_sets_keeps_incomplete_frames_out():
+    sync, rec = make(2, slop=0.015)
+    sync.add(0, "a", 1.0, 0.0)
+    sync.flush()
+    assert rec.sets == [] and sync.queue_lengths() == [1, 0]

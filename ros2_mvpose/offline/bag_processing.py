@@ -191,11 +191,7 @@ def process_bag(
     except OSError as exc:
         raise BagError(f"cannot write the output bag {out_path}: {exc.strerror or exc}") from exc
 
-    last_set = [float("-inf")]  # stamp of the last set formed
-    pending: dict[int, tuple[float, object]] = {}  # newest image per camera given to the synchronizer
-
     def on_set(msgs: list, stamp: float) -> None:
-        last_set[0] = stamp
         res = det.on_set(msgs)
         for p in res.problems:
             summary.bad_images += int(p.camera is not None)
@@ -258,7 +254,6 @@ def process_bag(
             if m.topic in index_of_image:
                 stamp = stamp_to_ns(m.msg.header.stamp) * 1e-9
                 now = m.timestamp_ns * 1e-9  # receive (log) time: liveness and clock checks
-                pending[index_of_image[m.topic]] = (stamp, m.msg)
                 sync.add(index_of_image[m.topic], m.msg, stamp, now=now)
                 sync.tick(now)
             elif m.topic in index_of_info:
@@ -273,7 +268,7 @@ def process_bag(
     except BagError as exc:
         summary.error = str(exc)
     finally:
-        _flush(pending, last_set[0], slop, need, len(cams), on_set)
+        sync.flush()  # end of input (also a truncated one): the last, possibly partial, sets
         summary.dropped_images = int(getattr(sync, "dropped", 0))
         summary.seconds = time.perf_counter() - t_start
         if bar is not None:
@@ -283,18 +278,6 @@ def process_bag(
         except OSError as exc:
             raise BagError(f"cannot finish the output bag {out_path}: {exc.strerror or exc}") from exc
     return summary
-
-
-def _flush(pending: dict, last_set: float, slop: float, need: int, n: int, on_set: Callable) -> None:
-    """End of input (also a truncated one): the images newer than the last set that agree within
-    ``slop`` form one last, possibly partial, set when at least ``need`` cameras have one."""
-    newer = {i: (s, m) for i, (s, m) in pending.items() if s > last_set}
-    if not newer:
-        return
-    ref = max(s for s, _ in newer.values())
-    members = {i: m for i, (s, m) in newer.items() if s >= ref - slop}
-    if len(members) >= need:
-        on_set([members.get(i) for i in range(n)], ref)
 
 
 def keypoints_topic(image_topic: str, suffix: str = "keypoints2d") -> str:

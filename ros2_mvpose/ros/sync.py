@@ -12,6 +12,7 @@ API (what the nodes use)::
                                dead_after=1.0, max_offset=1.0, confirm_after=0.3, on_event=None)
     sync.add(index, msg, stamp, now)   # one message of input ``index``
     sync.tick(now)                     # periodically: liveness, out-of-sync declarations
+    sync.flush()                       # end of input: the remaining (partial) sets
     callback(msgs, stamp)              # a set: one msg (or None) per input, stamp = latest member
     on_event(SyncEvent)                # or, without on_event: sync.drain_events() -> [SyncEvent]
     sync.state(index)                  # "ok" | "dead" | "out_of_sync" (for diagnostics)
@@ -257,6 +258,16 @@ class ApproximateTimeSync:
             sets = self._process(float(now), events)
         self._deliver(events, sets)
 
+    def flush(self) -> None:
+        """End of input (a bag read to its end): emit every set the queued messages still form.
+
+        Nothing is held back any more, and inputs with nothing queued are left out (partial sets,
+        when ``min_inputs`` allows), e.g. the last frame of a bag that lacks one camera's image.
+        """
+        with self._lock:
+            sets = self._emit(final=True)
+        self._deliver([], sets)
+
     def drain_events(self) -> list[SyncEvent]:
         """Events since the last call (only when no ``on_event`` callback was given)."""
         with self._lock:
@@ -459,21 +470,35 @@ class ApproximateTimeSync:
             if not alive and self._alive[i]:
                 self._forget_queue(i)  # stale backlog of an input that went silent
             self._alive[i] = alive
+        return self._emit(final=False)
+
+    def _emit(self, final: bool) -> list[tuple[list, float]]:
+        """Emit every set that can be formed now; ``final``: no more messages will come. Lock held."""
         active = [i for i in range(self.n_inputs) if self._alive[i] and self._suspect_since[i] is None]
         out: list[tuple[list, float]] = []
-        if len(active) < self.min_inputs:
-            return out
-        while all(self._stamps[i] for i in active):
+        while True:
+            if final:  # inputs with nothing left are out of the remaining sets
+                active = [i for i in active if self._stamps[i]]
+            if len(active) < self.min_inputs or not all(self._stamps[i] for i in active):
+                break
             pivot_input = max(active, key=lambda i: self._stamps[i][0])
             pivot = self._stamps[pivot_input][0]
             choice = self._tightest_set(active, pivot_input, pivot)
+            if choice is None and final:  # the heads too old for the pivot can never be matched now
+                old = [i for i in active if pivot - self._stamps[i][0] > self.slop] or [pivot_input]
+                for i in old:
+                    self._pop_front(i)
+                    self.dropped += 1
+                continue
             if choice is None:
                 if self._unmatchable(active, pivot_input, pivot):
                     self._pop_front(pivot_input)
                     self.dropped += 1
                     continue
                 break  # wait: another input may still deliver a match
-            if self._frame_pending(choice, pivot_input, pivot) or self._earlier_set_pending(active, pivot):
+            if not final and (
+                self._frame_pending(choice, pivot_input, pivot) or self._earlier_set_pending(active, pivot)
+            ):
                 break  # wait: an image that completes a better or earlier set may be on its way
             stamps = [self._stamps[i][k] for i, k in choice.items()]
             stamp = max(stamps)
