@@ -237,7 +237,6 @@ def process_bag(
         log.warning("%s", event.describe([c.name for c in cams]))
         if event.kind == "reset":
             tri.reset()
-            last_set[0] = float("-inf")
 
     sync = ApproximateTimeSync(
         len(cams),
