@@ -121,7 +121,19 @@ def render_3d_view(
     a1 = np.cross(up_vec, [1.0, 0.0, 0.0] if abs(up_vec[0]) < 0.9 else [0.0, 1.0, 0.0])
     a1 /= np.linalg.norm(a1)
     a2 = np.cross(up_vec, a1)
-    eye = center + radius * (1.6 * a2 - 1.2 * a1 + 1.3 * up_vec)
+    # oblique view; with several people, looking across the line they stand along (not down it,
+    # where they would hide each other)
+    look = 1.6 * a2 - 1.2 * a1
+    cents = [np.nanmean(np.asarray(j, dtype=np.float64).reshape(-1, 3), axis=0) for _, j in skeletons
+             if np.isfinite(np.asarray(j, dtype=np.float64)).all(axis=-1).any()]
+    if len(cents) >= 2:
+        flat = np.array(cents) - np.outer(np.array(cents) @ up_vec, up_vec)
+        flat -= flat.mean(axis=0)
+        along = np.linalg.svd(flat, full_matrices=False)[2][0]
+        if np.linalg.norm(flat @ along, ord=np.inf) > 0.3:  # spread over more than ~0.6 m
+            across = np.cross(up_vec, along)
+            look = np.linalg.norm(look) * across * (1.0 if across @ look >= 0 else -1.0)
+    eye = center + radius * (look + 1.3 * up_vec)
     fwd = center - eye
     fwd /= np.linalg.norm(fwd)
     right = np.cross(fwd, up_vec)

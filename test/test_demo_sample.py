@@ -24,7 +24,7 @@ pytestmark = pytest.mark.slow
 
 def test_demo_on_the_builtin_sample(tmp_path, capsys):
     out = tmp_path / "demo"
-    rc = main(["demo", "--sample", str(SAMPLE), "--out", str(out), "--backend", "blazepose"])
+    rc = main(["demo", "--sample", str(SAMPLE), "--bag", "sample_bag", "--out", str(out), "--backend", "blazepose"])
     printed = capsys.readouterr().out
     assert rc == 0, printed
     s = json.loads((out / "summary.json").read_text())

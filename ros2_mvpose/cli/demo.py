@@ -26,7 +26,11 @@ def register(sub) -> None:
         "per-camera overlays, a 3D view, an output bag and a summary with the error against ground truth.",
     )
     p.add_argument("--sample", default=None, help="sample folder (default: the built-in sample/)")
-    p.add_argument("--bag", default="sample_bag", help="bag inside the sample folder (default sample_bag)")
+    p.add_argument(
+        "--bag",
+        default="multi_bag",
+        help="bag inside the sample folder: multi_bag (3 people, default) or sample_bag (1 person)",
+    )
     p.add_argument("--out", default="demo_out", help="output folder (default demo_out/, replaced)")
     add_backend_args(p)
     p.set_defaults(func=run)
