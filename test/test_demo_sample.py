@@ -1,4 +1,5 @@
-"""The README's main job: `mvpose demo` on the built-in sample with the pretrained BlazePose backend.
+"""`mvpose demo --bag sample_bag` (the 1-person sample) with the pretrained BlazePose backend
+(the default MoveNet backend on both samples: test_movenet.py).
 
 Stated tolerance (issue 6): every true person found in every set, no false people, mean per-joint
 error against the rendered ground truth <= 60 mm (measured: ~32 mm), every joint reconstructed.
@@ -24,7 +25,8 @@ pytestmark = pytest.mark.slow
 
 def test_demo_on_the_builtin_sample(tmp_path, capsys):
     out = tmp_path / "demo"
-    rc = main(["demo", "--sample", str(SAMPLE), "--bag", "sample_bag", "--out", str(out), "--backend", "blazepose"])
+    rc = main(["demo", "--sample", str(SAMPLE), "--bag", "sample_bag", "--out", str(out),
+               "--backend", "blazepose"])
     printed = capsys.readouterr().out
     assert rc == 0, printed
     s = json.loads((out / "summary.json").read_text())
