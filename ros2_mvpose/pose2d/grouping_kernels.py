@@ -83,20 +83,12 @@ def quarter_window_extrema(x, flip, lo, hi):
                 pmax[i] = max(cmax[i], cmax[i + 1])
             # block bx: columns [2 bx - 1, 2 bx + 2] = pairs 2 bx - 1 and 2 bx + 1 (clipped);
             # of the mirrored map that is the unmirrored window of block nbx - 1 - bx
-            lrow = lo[ch, by]
-            hrow = hi[ch, by]
-            if flip:
-                for bx in range(nbx):
-                    i0 = max(2 * bx - 1, 0)
-                    i1 = min(2 * bx + 1, r - 2)
-                    lrow[nbx - 1 - bx] = min(pmin[i0], pmin[i1])
-                    hrow[nbx - 1 - bx] = max(pmax[i0], pmax[i1])
-            else:
-                for bx in range(nbx):
-                    i0 = max(2 * bx - 1, 0)
-                    i1 = min(2 * bx + 1, r - 2)
-                    lrow[bx] = min(pmin[i0], pmin[i1])
-                    hrow[bx] = max(pmax[i0], pmax[i1])
+            for bx in range(nbx):
+                i0 = max(2 * bx - 1, 0)
+                i1 = min(2 * bx + 1, r - 2)
+                out = nbx - 1 - bx if flip else bx
+                lo[ch, by, out] = min(pmin[i0], pmin[i1])
+                hi[ch, by, out] = max(pmax[i0], pmax[i1])
 
 
 @numba.njit(**_JIT)
@@ -444,6 +436,16 @@ def _search(det, tag, ub, lo, hi, sub, slo, shi, k, t, seed_x, seed_y, sbnd, sid
     return bpos
 
 
+@numba.njit(inline="always")
+def _box_extremum(a, y0, y1, x0, x1, largest):
+    """Max (``largest``) or min of ``a[y0:y1, x0:x1]`` (2-D, not empty)."""
+    m = a[y0, x0]
+    for y in range(y0, y1):
+        for x in range(x0, x1):
+            m = max(m, a[y, x]) if largest else min(m, a[y, x])
+    return m
+
+
 @numba.njit(**_JIT)
 def refine_people(people, det, tag, ub, lo, hi, seed_start, seed_x, seed_y):
     """Official ``refine`` in place for every person (:func:`.grouping_reference.refine_person`):
@@ -489,10 +491,10 @@ def refine_people(people, det, tag, ub, lo, hi, seed_start, seed_x, seed_y):
             y0, y1 = sy * _S, min(sy * _S + _S, nby)
             for sx in range(nsx):
                 x0, x1 = sx * _S, min(sx * _S + _S, nbx)
-                sub[k, sy, sx] = ub[k, y0:y1, x0:x1].max()
+                sub[k, sy, sx] = _box_extremum(ub[k], y0, y1, x0, x1, True)
                 for d in range(dim):
-                    slo[d, k, sy, sx] = lo[d, k, y0:y1, x0:x1].min()
-                    shi[d, k, sy, sx] = hi[d, k, y0:y1, x0:x1].max()
+                    slo[d, k, sy, sx] = _box_extremum(lo[d, k], y0, y1, x0, x1, False)
+                    shi[d, k, sy, sx] = _box_extremum(hi[d, k], y0, y1, x0, x1, True)
     sbnd = np.empty(nsy * nsx, np.float32)
     sids = np.empty(nsy * nsx, np.int64)
     bnd = np.empty(_S * _S, np.float32)
