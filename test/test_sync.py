@@ -635,3 +635,14 @@ def test_flush_without_partial_sets_keeps_incomplete_frames_out():
     sync.add(0, "a", 1.0, 0.0)
     sync.flush()
     assert rec.sets == [] and sync.queue_lengths() == [1, 0]
+
+
+def test_non_finite_stamps_are_dropped_and_change_nothing():
+    sync, rec = make(2, slop=0.015)
+    sync.add(0, "a", 1.0, 0.0)
+    for bad in (float("nan"), float("inf"), float("-inf")):
+        sync.add(1, "x", bad, 0.0)
+        sync.add(1, "y", 1.0, bad)
+    assert sync.dropped == 6 and sync.queue_lengths() == [1, 0] and sync.state(1) == "ok"
+    sync.add(1, "b", 1.001, 0.01)
+    assert rec.sets == [(["a", "b"], 1.001)]

@@ -103,10 +103,11 @@ class DetectorParams:
         "sensor_msgs/CompressedImage (jpeg, png) on <image topic>/compressed.",
     )
     use_message_filters: bool = param(
-        True,
-        "Use message_filters.ApproximateTimeSynchronizer when it imports, no "
-        "partial sets are wanted (min_cameras = all) and the transport is raw; "
-        "otherwise the package's own synchronizer.",
+        False,
+        "Use message_filters.ApproximateTimeSynchronizer instead of the package's synchronizer when it "
+        "imports, no partial sets are wanted (min_cameras = all) and the transport is raw. The "
+        "package's forms at least as many single-frame sets, never emits sets out of stamp order "
+        "and handles out-of-sync cameras and replay loops (BENCHMARKS.md).",
     )
     qos_depth: int = param(
         1,

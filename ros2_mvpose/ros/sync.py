@@ -100,6 +100,7 @@ from __future__ import annotations
 
 import bisect
 import collections
+import math
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -220,11 +221,18 @@ class ApproximateTimeSync:
 
     # ------------------------------------------------------------------ public API
     def add(self, index: int, msg: Any, stamp: float, now: float) -> None:
-        """Add a message of input ``index`` with header ``stamp`` received at ``now`` (seconds)."""
+        """Add a message of input ``index`` with header ``stamp`` received at ``now`` (seconds).
+
+        A message whose stamp or receive time is not finite is counted in ``dropped`` and ignored.
+        """
         if not 0 <= index < self.n_inputs:
             raise IndexError(f"input index {index} out of range 0..{self.n_inputs - 1}")
         stamp = float(stamp)
         now = float(now)
+        if not (math.isfinite(stamp) and math.isfinite(now)):
+            with self._lock:
+                self.dropped += 1  # no time to place it by: never in a set
+            return
         with self._lock:
             events: list[SyncEvent] = []
             self._begin(now)
@@ -651,10 +659,11 @@ def message_filters_available() -> bool:
 class MessageFiltersSync:
     """Thin adapter over ``message_filters.ApproximateTimeSynchronizer`` (full sets only).
 
-    Used by the nodes when ``message_filters`` imports and no partial sets are wanted
-    (``min_cameras`` equals the number of cameras); it subscribes itself. ``callback`` gets the
-    same ``(msgs, stamp)`` as with :class:`ApproximateTimeSync` (stamp = latest header stamp),
-    and ``on_message(index, msg)`` is called for every single message (for rate diagnostics).
+    Used by the detector on request (``use_message_filters``) when ``message_filters`` imports and
+    no partial sets are wanted (``min_cameras`` equals the number of cameras); it subscribes
+    itself. ``callback`` gets the same ``(msgs, stamp)`` as with :class:`ApproximateTimeSync`
+    (stamp = latest header stamp), and ``on_message(index, msg)`` is called for every single
+    message (for rate diagnostics).
     Note message_filters' Python policy differs: it matches each new message with the queued
     ones closest to it, may emit sets out of stamp order, has no notion of dead or out-of-sync
     inputs and does not count dropped messages (``dropped`` stays 0).
