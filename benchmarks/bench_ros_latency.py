@@ -486,8 +486,8 @@ def measure(args, backend: str, rig_path: Path, rig, images, checkpoint: str = "
         det = next((v for k, v in diag.items() if "detector" in k and ": sets" in k), {})
         got = [received_end[k] - received_start.get(k, 0) for k in received_end]
         det_code = sum(float(det.get(f"latency_{k}_median_ms", "nan")) for k in ("conversion", "publish"))
-        tri = next((v for k, v in diag.items() if "triangulat" in k), {})
-        tri_total = float(tri.get("latency total median (ms)", "nan"))
+        tri = next((v for k, v in diag.items() if "triangulat" in k and ": sets" in k), {})
+        tri_total = float(tri.get("latency_total_median_ms", "nan"))
         model_ms = float(det.get("latency_model_median_ms", "nan"))
         med = float(np.nanmedian(lat)) * 1e3
         result.update(
@@ -506,7 +506,7 @@ def measure(args, backend: str, rig_path: Path, rig, images, checkpoint: str = "
             node_code_ms=det_code + tri_total,
             sync_dropped_msgs=det.get("messages_dropped_by_sync", "?"),
             conversion_ms=float(det.get("latency_conversion_median_ms", "nan")),
-            reconstruct_ms=float(tri.get("latency reconstruct median (ms)", "nan")),
+            reconstruct_ms=float(tri.get("latency_reconstruct_median_ms", "nan")),
             rss_start_mb=rss_start,
             rss_end_mb=rss_end,
             rss_max_mb=max(rss_samples + [rss_end]),
@@ -533,7 +533,7 @@ def measure(args, backend: str, rig_path: Path, rig, images, checkpoint: str = "
 
 def _images_received(diag: dict) -> dict[str, int]:
     """Per-camera ``received`` counters of the detector's last /diagnostics."""
-    return {k: int(v["received"]) for k, v in diag.items() if "received" in v and "state" in v}
+    return {k: int(v["received"]) for k, v in diag.items() if "detector" in k and ": camera " in k}
 
 
 def main() -> int:

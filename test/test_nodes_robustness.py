@@ -275,3 +275,26 @@ def test_bag_replayed_in_a_loop_resets_both_nodes_once_per_loop(ros_context, tmp
     assert pts1 >= n_frames // 2 and pts2 >= n_frames // 2, passes
     last = points[-1]
     assert round((last.header.stamp.sec + 1e-9 * last.header.stamp.nanosec - 1000.0) / PERIOD) == n_frames - 1
+
+
+def test_run_time_errors_never_end_the_spin_nor_count_as_start_up_errors(capsys):
+    """``mvpose run`` / the node executables spin with ``spin_until_stopped``: an exception that
+    escapes a callback at run time is reported once per kind and spinning goes on."""
+    from ros2_mvpose.nodes.launcher import spin_until_stopped
+
+    class Executor:
+        calls = 0
+
+        def spin_once(self, timeout_sec=None):
+            self.calls += 1
+            if self.calls in (2, 3):
+                raise ValueError("a malformed message")
+            if self.calls == 5:
+                raise RuntimeError("something else")
+
+    ex = Executor()
+    spin_until_stopped(ex, lambda: ex.calls < 8)
+    assert ex.calls == 8
+    err = capsys.readouterr().err
+    assert err.count("ValueError: a malformed message") == 1 and "RuntimeError: something else" in err
+    assert "going on" in err
