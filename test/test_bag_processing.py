@@ -230,6 +230,19 @@ def test_compressed_camera_topics_are_found_and_decoded(tmp_path, scene):
         )
 
 
+def test_a_camera_topic_of_another_type_is_named_with_its_type(tmp_path, scene):
+    cams, seq = scene
+    rig = write_compressed_bag(tmp_path / "in", scene, formats=(None,) * 4)
+    rig.cameras[3].image_topic = rig.cameras[3].camera_info_topic  # wired to the wrong topic
+    s = process_bag(tmp_path / "in", rig, tmp_path / "out", RoundingOracle(cams, seq.joints), progress=False)
+    assert s.warnings == [
+        f"image topic {rig.cameras[3].image_topic} carries sensor_msgs/msg/CameraInfo, not "
+        "sensor_msgs/msg/Image or sensor_msgs/msg/CompressedImage; camera cam3 is absent "
+        "from every set"
+    ]
+    assert s.sets == N_FRAMES and s.partial_sets == N_FRAMES
+
+
 def test_last_partial_set_is_processed_at_the_end_of_input(tmp_path, scene):
     """The last frame lacks camera 3: nothing more will come, so it is processed as a partial set."""
     cams, seq = scene

@@ -313,3 +313,49 @@ def test_camera_health_states_follow_the_camera_and_clear_on_recovery():
     assert h.state(8.0, sync_offset=0.8).state == "out_of_sync"
     assert h.state(8.0, in_sets=False).state == "left_out"
     assert h.state(8.0, wrong_type="sensor_msgs/msg/CompressedImage").level == ERROR
+
+
+def test_error_logs_are_throttled_per_camera_and_problem():
+    """A second, different problem of one camera within the throttle window is logged too; the
+    same problem again is not; another camera's same problem is."""
+    from ros2_mvpose.nodes.common import CameraInputs
+    from ros2_mvpose.nodes.params import ReportingParams, SyncParams
+
+    class Logger:
+        def __init__(self):
+            self.lines = []
+
+        def error(self, text):
+            self.lines.append(text)
+
+        warning = error
+
+    class Node:
+        logger = Logger()
+
+        def get_logger(self):
+            return self.logger
+
+    node = Node()
+    inputs = CameraInputs(
+        node,
+        ["a", "b"],
+        ["/a/image", "/b/image"],
+        CompressedImage,
+        SyncParams(),
+        ReportingParams(error_throttle=60.0),
+    )
+    for p in (
+        Problem(0, "encoding", "unsupported encoding 'x'"),
+        Problem(0, "encoding", "unsupported encoding 'y'"),
+        Problem(0, "truncated", "truncated image data"),
+        Problem(1, "encoding", "unsupported encoding 'x'"),
+    ):
+        inputs.report(p, "bad image")
+    assert node.logger.lines == [
+        "camera a (/a/image): bad image: unsupported encoding 'x'",
+        "camera a (/a/image): bad image: truncated image data",
+        "camera b (/b/image): bad image: unsupported encoding 'x'",
+    ]
+    assert inputs.health[0].bad == 3 and inputs.problem_counts == {"encoding": 3, "truncated": 1}
+    assert inputs.expected_type == "sensor_msgs/msg/CompressedImage"

@@ -157,8 +157,11 @@ def process_bag(
         )
     for c, t in zip(cams, image_topics):
         if t is None:
+            why = "is not in the bag"
+            if c.image_topic in topics:
+                why = f"carries {topics[c.image_topic][0]}, not {' or '.join(IMAGE_TYPES)}"
             summary.warnings.append(
-                f"image topic {c.image_topic} is not in the bag; camera {c.name} is absent from every set"
+                f"image topic {c.image_topic} {why}; camera {c.name} is absent from every set"
             )
     tri = TriangulationStage(cams, ReconstructionParams(**(reconstructor_params or {})), check_frame_id=False)
     infos = _first_camera_infos(in_path, [c.camera_info_topic for c in cams if c.camera_info_topic in topics])
@@ -234,26 +237,36 @@ def process_bag(
             )
 
     def on_event(event) -> None:  # out of sync / back / every stamp jumped back (the bag loops)
-        log.warning("%s", event.describe([c.name for c in cams]))
+        log.warning("%s", event.describe([cams[i].name for i in slots]))
         if event.kind == "reset":
             tri.reset()
 
+    # the synchronizer takes the cameras the bag has (none waits for a topic that never comes)
+    slots = list(index_of_image.values())
+
+    def on_sync_set(msgs: list, stamp: float) -> None:
+        full = [None] * len(cams)
+        for i, m in zip(slots, msgs):
+            full[i] = m
+        on_set(full, stamp)
+
     sync = ApproximateTimeSync(
-        len(cams),
-        on_set,
+        len(slots),
+        on_sync_set,
         queue_size=queue_size,
         slop=slop,
-        min_inputs=need,
+        min_inputs=min(need, len(slots)),
         dead_after=camera_timeout,
         on_event=on_event,
     )
+    slot_of = {t: k for k, t in enumerate(index_of_image)}
     wanted = set(index_of_image) | set(index_of_info) | set(copy_topics)
     try:
         for m in read_bag(in_path, topics=[t for t in wanted if t in topics]):
             if m.topic in index_of_image:
                 stamp = stamp_to_ns(m.msg.header.stamp) * 1e-9
                 now = m.timestamp_ns * 1e-9  # receive (log) time: liveness and clock checks
-                sync.add(index_of_image[m.topic], m.msg, stamp, now=now)
+                sync.add(slot_of[m.topic], m.msg, stamp, now=now)
                 sync.tick(now)
             elif m.topic in index_of_info:
                 i = index_of_info[m.topic]
