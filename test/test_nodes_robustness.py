@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 import ros_helpers
 from diagnostic_msgs.msg import DiagnosticArray
-from fuzz_corpus import random_camera_info, random_cloud, serialized_image
+from fuzz_corpus import random_bytes, random_camera_info, random_cloud, serialized_image
 from rclpy.parameter import Parameter
 from ros_helpers import stamp_msg, unique_ns, wait_until
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
@@ -84,6 +84,24 @@ def camera_info(cam, header: Header) -> CameraInfo:
     )
 
 
+def spin_in_background(ctx, ex) -> tuple[threading.Event, threading.Thread, list[BaseException]]:
+    """Spin ``ex`` in a thread until the event is set, recording every exception that escapes a
+    callback (none may: the test asserts the list stays empty)."""
+    stop = threading.Event()
+    escaped: list[BaseException] = []
+
+    def spin():
+        while not stop.is_set() and ctx.ok():
+            try:
+                ex.spin_once(timeout_sec=0.01)
+            except Exception as exc:  # noqa: BLE001 - recorded, see the docstring
+                escaped.append(exc)
+
+    thread = threading.Thread(target=spin, daemon=True)
+    thread.start()
+    return stop, thread, escaped
+
+
 def camera_states(diags: list, node: str, cam: str) -> list[str]:
     return [
         status_values(s)["state"] for d in diags for s in d.status if s.name.endswith(f"{node}: camera {cam}")
@@ -134,18 +152,7 @@ def test_fuzzed_camera_ends_no_node_and_the_others_go_on(ros_context, tmp_path, 
     peer.create_subscription(DiagnosticArray, "/diagnostics", diags.append, qos)
 
     ex = ros_helpers.make_executor(ros_context, [det, tri, peer])
-    escaped: list[BaseException] = []
-    stop = threading.Event()
-
-    def spin():
-        while not stop.is_set() and ros_context.ok():
-            try:
-                ex.spin_once(timeout_sec=0.01)
-            except Exception as exc:  # noqa: BLE001 - recorded: nothing may escape a node
-                escaped.append(exc)
-
-    thread = threading.Thread(target=spin, daemon=True)
-    thread.start()
+    stop, thread, escaped = spin_in_background(ros_context, ex)
     rng = random.Random(11)
     try:
         assert wait_until(
@@ -165,6 +172,8 @@ def test_fuzzed_camera_ends_no_node_and_the_others_go_on(ros_context, tmp_path, 
                         img_pubs[1].publish(serialized_image(rng, compressed=transport == "compressed"))
                         kp_fuzz.publish(random_cloud(rng))
                         info_pubs[1].publish(random_camera_info(rng))
+                    kp_fuzz.publish(random_bytes(rng))  # not even a PointCloud2 / CameraInfo
+                    info_pubs[1].publish(random_bytes(rng))
                     continue
                 img_pubs[c].publish(image_for(f, c, header, transport))
                 info_pubs[c].publish(camera_info(cams[c], header))
@@ -239,18 +248,7 @@ def test_bag_replayed_in_a_loop_resets_both_nodes_once_per_loop(ros_context, tmp
     points = []
     player.create_subscription(PointCloud2, "/skeletons/points", points.append, result_qos(100))
     ex = ros_helpers.make_executor(ros_context, [det, tri, player])
-    stop = threading.Event()
-    escaped: list[BaseException] = []
-
-    def spin():
-        while not stop.is_set() and ros_context.ok():
-            try:
-                ex.spin_once(timeout_sec=0.01)
-            except Exception as exc:  # noqa: BLE001
-                escaped.append(exc)
-
-    thread = threading.Thread(target=spin, daemon=True)
-    thread.start()
+    stop, thread, escaped = spin_in_background(ros_context, ex)
     passes = []
     try:
         assert wait_until(lambda: tri.pub_points.get_subscription_count() > 0, timeout=10.0)

@@ -262,7 +262,7 @@ class DetectorNode(Node):
             "messages_dropped_by_sync": self.sync.dropped,
             "backend": getattr(self.backend, "name", type(self.backend).__name__),
             "backend_errors": self.backend_errors,
-            "sync_resets": self.sync.resets if isinstance(self.sync, ApproximateTimeSync) else 0,
+            "sync_resets": self.sync.resets,
         }
         add_latency(values, self.latency)
         level = diag.WARN if self.backend_errors else diag.OK
