@@ -250,6 +250,10 @@ def run_graph(args) -> int:
         nodes.append(DetectorNode(backend=backend, parameter_overrides=common + det_params))
     if "triangulator" in args.nodes:
         nodes.append(TriangulatorNode(parameter_overrides=common))
+    if args.keypoints == "direct":
+        from ros2_mvpose.nodes.inprocess import link_nodes
+
+        print(f"keypoints handed over in-process: {link_nodes(nodes)}", flush=True)
     ex = make_executor(args.executor)
     for node in nodes:
         ex.add_node(node)
@@ -341,7 +345,8 @@ def measure(args, backend: str, rig_path: Path, rig, images, checkpoint: str = "
     env = dict(os.environ, ROS_DOMAIN_ID=str(domain), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST")
     os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
     cmd = [sys.executable, __file__, "--child", "--rig", str(rig_path), "--backend", backend,
-           "--model-delay", str(args.model_delay), "--checkpoint", checkpoint, "--executor", args.executor]
+           "--model-delay", str(args.model_delay), "--checkpoint", checkpoint, "--executor", args.executor,
+           "--keypoints", args.keypoints]
     cmd += [f"--det-param={x}" for x in args.det_param]
     if backend == "floor":
         groups = [["floor"]]
@@ -561,6 +566,9 @@ def main() -> int:
                     help="executor of the graph process (as mvpose run --executor)")
     ap.add_argument("--graph", choices=("inprocess", "processes"), default="inprocess",
                     help="both nodes in one process (like mvpose run) or one process each")
+    ap.add_argument("--keypoints", choices=("direct", "dds"), default="direct",
+                    help="detector -> triangulator in the graph process: handed over in-process "
+                    "(direct, as mvpose run) or only over DDS")
     ap.add_argument("--det-param", action="append", default=[], metavar="NAME=VALUE",
                     help="detector parameter override (repeatable), e.g. qos_depth=1")
     ap.add_argument("--nodes", nargs="+", default=["detector", "triangulator"], help=argparse.SUPPRESS)

@@ -199,11 +199,13 @@ def _load_launch_file_with_stubs(monkeypatch):
         "launch": types.SimpleNamespace(LaunchDescription=lambda actions: actions),
         "launch.actions": types.SimpleNamespace(DeclareLaunchArgument=Action, OpaqueFunction=Action),
         "launch.conditions": types.SimpleNamespace(IfCondition=Action),
+        "launch.logging": types.SimpleNamespace(get_logger=lambda name: None),
         "launch.substitutions": types.SimpleNamespace(LaunchConfiguration=LaunchConfiguration),
         "launch_ros": types.SimpleNamespace(),
         "launch_ros.actions": types.SimpleNamespace(Node=Action),
         "ament_index_python": types.SimpleNamespace(),
-        "ament_index_python.packages": types.SimpleNamespace(get_package_share_directory=lambda p: str(ROOT)),
+        "ament_index_python.packages": types.SimpleNamespace(
+            get_package_share_directory=lambda p: str(ROOT), PackageNotFoundError=LookupError),
     }
     for name, mod in mods.items():
         monkeypatch.setitem(sys.modules, name, mod)

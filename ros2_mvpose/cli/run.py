@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ros2_mvpose.nodes.launcher import DEFAULT_PARAMS, EXECUTORS, LaunchConfig, run
+from ros2_mvpose.nodes.launcher import DEFAULT_PARAMS, EXECUTORS, KEYPOINT_PATHS, LaunchConfig, run
 
 
 def register(subparsers) -> None:
@@ -25,6 +25,9 @@ def register(subparsers) -> None:
     p.add_argument("--executor", choices=EXECUTORS, default="single",
                    help="in-process executor: single (SingleThreadedExecutor, default, the fastest "
                    "for these nodes) or multi (MultiThreadedExecutor)")
+    p.add_argument("--keypoints", choices=KEYPOINT_PATHS, default="direct",
+                   help="in-process mode: the detector hands its keypoints to the triangulator "
+                   "directly (direct, default; the clouds are still published) or only over DDS")
     p.add_argument("--nodes", nargs="+", choices=("detector_node", "triangulator_node"),
                    default=["detector_node", "triangulator_node"], help="start only these nodes")
     p.add_argument("--detector-groups", nargs="+", default=[], metavar="CAM,CAM",
@@ -46,6 +49,7 @@ def _run(args: argparse.Namespace) -> int:
         nodes=args.nodes,
         executor=args.executor,
         detector_groups=";".join(args.detector_groups),
+        keypoints=args.keypoints,
     )
     try:
         return run(cfg, args.mode)

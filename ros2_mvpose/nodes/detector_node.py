@@ -107,6 +107,9 @@ class DetectorNode(Node):
         self.published = [0] * n
         self.backend_errors = 0
         self.last_backend_error = ""
+        #: called in the worker thread with each set's keypoints and headers (camera order, None
+        #: = camera not in the set) before the clouds are published (``nodes.inprocess``)
+        self.keypoint_sinks: list = []
 
         out_qos = result_qos()
         self._kp_pubs = [self.create_publisher(PointCloud2, t, out_qos) for t in self.keypoint_topics]
@@ -221,6 +224,10 @@ class DetectorNode(Node):
                     self.last_backend_error = problem.text
             self.inputs.report(problem, "bad image")
         t1 = time.monotonic()
+        if self.keypoint_sinks:
+            headers = [m.header if kp is not None else None for m, kp in zip(item.msgs, res.keypoints)]
+            for sink in self.keypoint_sinks:
+                sink(res.keypoints, headers)
         for i, kp in enumerate(res.keypoints):
             if kp is None:
                 continue

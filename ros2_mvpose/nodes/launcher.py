@@ -70,6 +70,9 @@ class LaunchConfig:
         executor: in-process executor, ``single`` or ``multi``.
         detector_groups: camera-name groups, one detector node per group (empty: one detector
             for all cameras); a string ``"cam1,cam2;cam3"`` or a list of name lists.
+        keypoints: in-process runs only: ``direct`` hands each detector's keypoints to the
+            triangulator in this process directly (``ros2_mvpose.nodes.inprocess``; the clouds
+            are still published), ``dds`` sends them only through DDS.
     """
 
     params_file: str | os.PathLike = DEFAULT_PARAMS
@@ -80,6 +83,7 @@ class LaunchConfig:
     nodes: Sequence[str] = field(default_factory=lambda: [DETECTOR, TRIANGULATOR])
     executor: str = "single"
     detector_groups: Sequence[Sequence[str]] | str = ()
+    keypoints: str = "direct"
 
     def groups(self) -> list[list[str]]:
         """The detector groups as lists of camera names (checked: none empty, none repeated)."""
@@ -95,6 +99,7 @@ class LaunchConfig:
 
 
 EXECUTORS = ("single", "multi")
+KEYPOINT_PATHS = ("direct", "dds")
 
 
 def make_executor(kind: str = "single", context=None):
@@ -201,6 +206,9 @@ def run_inprocess(
 
     if cfg.executor not in EXECUTORS:
         raise ValueError(f"unknown executor {cfg.executor!r}; choose one of {', '.join(EXECUTORS)}")
+    if cfg.keypoints not in KEYPOINT_PATHS:
+        raise ValueError(f"unknown keypoints path {cfg.keypoints!r}; choose one of "
+                         f"{', '.join(KEYPOINT_PATHS)}")
     own_context = context is None
     if own_context:
         from ros2_mvpose.ros.dds import apply_large_image_profile
@@ -219,6 +227,13 @@ def run_inprocess(
         except (ValueError, FileNotFoundError) as exc:
             print(f"mvpose run: {exc}", file=sys.stderr)
             return 2
+        if cfg.keypoints == "direct":
+            from ros2_mvpose.nodes.inprocess import link_nodes
+
+            linked = link_nodes(nodes)
+            if linked:
+                print(f"mvpose run: keypoints of {linked} handed to the triangulator in this process "
+                      "(the clouds are still published)", file=sys.stderr)
         if on_started is not None:
             on_started(nodes)
         spin_until_stopped(executor, lambda: context.ok() and not (stop is not None and stop.is_set()))

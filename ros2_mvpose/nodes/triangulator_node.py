@@ -16,6 +16,7 @@ and the problem (throttled per camera and problem) and is skipped; the other cam
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from typing import Any
 
@@ -107,8 +108,10 @@ class TriangulatorNode(Node):
             self.create_publisher(MarkerArray, "skeletons/cameras", latched) if p.publish_cameras else None
         )
         self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
-        on_kp = guarded(self._on_keypoints, self._on_internal_error)
-        on_info = guarded(self._on_camera_info, self._on_internal_error)
+        # one lock: keypoints also come from detector worker threads (nodes.inprocess)
+        self._lock = threading.RLock()
+        on_kp = guarded(self._locked(self._on_keypoints), self._on_internal_error)
+        on_info = guarded(self._locked(self._on_camera_info), self._on_internal_error)
         self._subs = [
             self.create_subscription(
                 PointCloud2, t, lambda m, i=i: on_kp(i, m), sensor_qos(max(10, sp.queue_size))
@@ -125,9 +128,9 @@ class TriangulatorNode(Node):
         self._latency = {key: diag.LatencyStats(maxlen=500) for key in LATENCY_STAGES}
         on_error = self._on_internal_error
         self._steady_timers = [
-            steady_timer(self, min(0.05, sp.camera_timeout / 4), self._tick, on_error),
+            steady_timer(self, min(0.05, sp.camera_timeout / 4), self._locked(self._tick), on_error),
             steady_timer(self, TOPIC_CHECK_PERIOD, self._check_types, on_error),
-            steady_timer(self, rp.diagnostics_period, self.publish_diagnostics, on_error),
+            steady_timer(self, rp.diagnostics_period, self._locked(self.publish_diagnostics), on_error),
         ]
         self._publish_cameras()
         ready = [name for i, name in enumerate(self.names) if self.stage.cameras[i] is not None]
@@ -137,6 +140,31 @@ class TriangulatorNode(Node):
         )
 
     # ------------------------------------------------------------------ callbacks
+    def _locked(self, fn):
+        def call(*args):
+            with self._lock:
+                return fn(*args)
+
+        return call
+
+    def take_local_inputs(self, indices) -> None:
+        """Stop subscribing to the keypoint topics of cameras ``indices``: their keypoints come
+        from :meth:`add_local_keypoints` (a detector in this process, ``nodes.inprocess``)."""
+        for j in indices:
+            if self._subs[j] is not None:
+                self.destroy_subscription(self._subs[j])
+                self._subs[j] = None
+
+    def add_local_keypoints(self, items) -> None:
+        """Take ``(camera index, DecodedKeypoints)`` pairs of one set, from any thread; the set
+        is reconstructed and published in the calling thread once complete."""
+        try:
+            with self._lock:
+                for j, item in items:
+                    self._on_keypoints(j, item)
+        except Exception as exc:  # noqa: BLE001 - a bad set must not stop the detector either
+            self._on_internal_error(exc)
+
     def _report(self, problems: list[Problem], inputs: CameraInputs, what: str) -> None:
         for problem in problems:
             kind = problem.key.split(":", 1)[0]

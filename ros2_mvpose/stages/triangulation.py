@@ -121,6 +121,16 @@ class TriangulationResult:
     timings: dict[str, float] = field(default_factory=dict)
 
 
+@dataclass
+class DecodedKeypoints:
+    """A camera's keypoints handed over without a cloud (detector and triangulator in one
+    process): ``header`` as the cloud's would be (the image's stamp and frame_id), ``keypoints``
+    ``(P, 17, 3)`` u, v, score in raw image pixels."""
+
+    header: Any
+    keypoints: np.ndarray
+
+
 def _placeholder_camera(name: str, R: np.ndarray, t: np.ndarray):
     """A valid camera at the rig pose holding a slot until real intrinsics arrive (never fed)."""
     from ros2_mvpose.geometry import Camera
@@ -214,7 +224,7 @@ class TriangulationStage:
                 "no intrinsics yet (none in the rig, no valid CameraInfo); camera skipped",
             )
         try:
-            kp = cloud_to_keypoints(cloud)
+            kp = cloud.keypoints if isinstance(cloud, DecodedKeypoints) else cloud_to_keypoints(cloud)
         except Exception as exc:  # noqa: BLE001 - any malformed cloud is a problem, never a crash
             return None, Problem(
                 index, "cloud:" + problem_key(exc), f"bad keypoint cloud: {exc}; camera skipped"
