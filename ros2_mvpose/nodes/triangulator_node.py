@@ -110,6 +110,7 @@ class TriangulatorNode(Node):
         self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         # one lock: keypoints also come from detector worker threads (nodes.inprocess)
         self._lock = threading.RLock()
+        self._closed = False
         on_kp = guarded(self._locked(self._on_keypoints), self._on_internal_error)
         on_info = guarded(self._locked(self._on_camera_info), self._on_internal_error)
         self._subs = [
@@ -160,6 +161,8 @@ class TriangulatorNode(Node):
         is reconstructed and published in the calling thread once complete."""
         try:
             with self._lock:
+                if self._closed:
+                    return
                 for j, item in items:
                     self._on_keypoints(j, item)
         except Exception as exc:  # noqa: BLE001 - a bad set must not stop the detector either
@@ -307,13 +310,15 @@ class TriangulatorNode(Node):
         return {k: v.summary_ms()["median"] * 1e-3 for k, v in self._latency.items() if v.summary_ms()["n"]}
 
     def destroy_node(self) -> None:
-        try:
-            arr = self._markers.clear(self._header())
-            if arr.markers and rclpy.ok(context=self.context):
-                self.pub_markers.publish(arr)
-        except Exception:  # noqa: BLE001 - shutting down: best effort
-            pass
-        super().destroy_node()
+        with self._lock:  # a detector's worker in this process may be handing over a set
+            self._closed = True
+            try:
+                arr = self._markers.clear(self._header())
+                if arr.markers and rclpy.ok(context=self.context):
+                    self.pub_markers.publish(arr)
+            except Exception:  # noqa: BLE001 - shutting down: best effort
+                pass
+            super().destroy_node()
 
 
 def main(args: list[str] | None = None) -> int:
