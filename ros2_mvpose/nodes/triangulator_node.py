@@ -241,7 +241,7 @@ class TriangulatorNode(Node):
         t1 = time.perf_counter()
         header = self._header(TimeMsg(sec=res.header_stamp.sec, nanosec=res.header_stamp.nanosec))
         self.pub_points.publish(skeletons_to_cloud(res.ids, res.joints, res.scores, header))
-        self.pub_markers.publish(self._markers.update_arrays(res.ids, res.joints, header))
+        self.pub_markers.publish(self._markers.update_serialized(res.ids, res.joints, header))
         t2 = time.perf_counter()
         self.stats["published"] += 1
         now = self.get_clock().now().nanoseconds * 1e-9

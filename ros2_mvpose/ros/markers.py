@@ -23,9 +23,11 @@ by the offline bag writer.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import NamedTuple
 
 import numpy as np
 
+from ros2_mvpose.ros.cdr import CdrWriter
 from ros2_mvpose.skeleton import COCO17_LIMBS, NUM_JOINTS
 from ros2_mvpose.visualization import track_color
 
@@ -42,9 +44,14 @@ _LIMBS = np.asarray(COCO17_LIMBS, dtype=np.int64)  # (L, 2)
 def _duration(seconds: float):
     from builtin_interfaces.msg import Duration
 
+    sec, nanosec = _sec_nanosec(seconds)
+    return Duration(sec=sec, nanosec=nanosec)
+
+
+def _sec_nanosec(seconds: float) -> tuple[int, int]:
     seconds = max(0.0, float(seconds))
     sec = int(seconds)
-    return Duration(sec=sec, nanosec=int(round((seconds - sec) * 1e9)) % 1_000_000_000)
+    return sec, int(round((seconds - sec) * 1e9)) % 1_000_000_000
 
 
 def _points(xyz: np.ndarray) -> list:
@@ -74,6 +81,105 @@ def _base_marker(header, ns: str, marker_id: int, marker_type: int, lifetime: fl
     return m
 
 
+# visualization_msgs/Marker constants (as in the message definition)
+_SPHERE_LIST, _LINE_LIST, _TEXT_VIEW_FACING = 7, 5, 9
+_ADD, _DELETE = 0, 2
+
+
+class MarkerSpec(NamedTuple):
+    """What one skeleton marker holds (the rest of ``visualization_msgs/Marker`` is default): built
+    once, written as a message (:func:`_spec_to_msg`) or serialized (:func:`_spec_to_cdr`)."""
+
+    ns: str
+    id: int
+    type: int = 0
+    action: int = _ADD
+    position: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    scale: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    color: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
+    lifetime: float = 0.0
+    points: np.ndarray | None = None  # (N, 3) metres
+    text: str = ""
+
+
+def _skeleton_specs(
+    track_id, joints, joint_radius, line_width, text_size, lifetime, alpha
+) -> list[MarkerSpec]:
+    j = np.asarray(joints, dtype=np.float64)
+    if j.shape != (NUM_JOINTS, 3):
+        raise ValueError(f"joints must have shape ({NUM_JOINTS}, 3), got {j.shape}")
+    ok = np.all(np.isfinite(j), axis=1)
+    if not ok.any():
+        return []
+    tid = int(track_id)
+    colour = tuple(float(c) for c in track_color(tid)) + (float(alpha),)
+    d = 2.0 * float(joint_radius)
+    limb_ok = ok[_LIMBS[:, 0]] & ok[_LIMBS[:, 1]]
+    top = j[ok][np.argmax(j[ok, 2])]  # highest joint (world z up), label above it
+    label_at = (float(top[0]), float(top[1]), float(top[2] + 0.2 + text_size))
+    return [
+        MarkerSpec(NS_JOINTS, tid, _SPHERE_LIST, _ADD, scale=(d, d, d), color=colour, lifetime=lifetime,
+                   points=j[ok]),
+        MarkerSpec(NS_LIMBS, tid, _LINE_LIST, _ADD, scale=(float(line_width), 0.0, 0.0), color=colour,
+                   lifetime=lifetime, points=j[_LIMBS[limb_ok].reshape(-1)]),  # pairs a0 b0 a1 b1 ...
+        MarkerSpec(NS_LABELS, tid, _TEXT_VIEW_FACING, _ADD, position=label_at,
+                   scale=(0.0, 0.0, float(text_size)), color=colour, lifetime=lifetime, text=f"id {tid}"),
+    ]
+
+
+def _delete_specs(track_id: int) -> list[MarkerSpec]:
+    return [MarkerSpec(ns, int(track_id), action=_DELETE) for ns in SKELETON_NAMESPACES]
+
+
+def _spec_to_msg(spec: MarkerSpec, header):
+    from visualization_msgs.msg import Marker
+
+    m = Marker()
+    m.header = header
+    m.ns = spec.ns
+    m.id = spec.id
+    m.type = spec.type
+    m.action = spec.action
+    m.pose.position.x, m.pose.position.y, m.pose.position.z = spec.position
+    m.pose.orientation.w = 1.0
+    m.scale.x, m.scale.y, m.scale.z = spec.scale
+    if spec.action == _ADD:
+        m.color = _color(spec.color[:3], spec.color[3])
+        m.lifetime = _duration(spec.lifetime)
+    if spec.points is not None:
+        m.points = _points(spec.points)
+    m.text = spec.text
+    return m
+
+
+_NO_ROWS = np.zeros((0, 3))
+
+
+def _spec_to_cdr(w: CdrWriter, spec: MarkerSpec, stamp: tuple[int, int], frame_id: str) -> None:
+    """One ``visualization_msgs/Marker`` (Jazzy definition, field order) into ``w``."""
+    w.header(stamp[0], stamp[1], frame_id)
+    w.string(spec.ns)
+    w.i32(spec.id)
+    w.i32(spec.type)
+    w.i32(spec.action)
+    w.f64s((*spec.position, 0.0, 0.0, 0.0, 1.0, *spec.scale))  # pose (position, orientation), scale
+    w.f32s(spec.color if spec.action == _ADD else (0.0, 0.0, 0.0, 0.0))
+    w.stamp(*(_sec_nanosec(spec.lifetime) if spec.action == _ADD else (0, 0)))
+    w.boolean(False)  # frame_locked
+    w.sequence(spec.points if spec.points is not None else _NO_ROWS, "<f8")  # points
+    w.u32(0)  # colors
+    w.string("")  # texture_resource
+    w.header(0, 0, "")  # texture: sensor_msgs/CompressedImage (header, format, data)
+    w.string("")
+    w.octets(b"")
+    w.u32(0)  # uv_coordinates
+    w.string(spec.text)
+    w.string("")  # mesh_resource
+    w.string("")  # mesh_file: filename, data
+    w.octets(b"")
+    w.boolean(False)  # mesh_use_embedded_materials
+
+
 def skeleton_markers(
     track_id: int,
     joints: np.ndarray,
@@ -100,51 +206,13 @@ def skeleton_markers(
     Returns:
         ``[]`` when no joint is finite, else three ``visualization_msgs/Marker``.
     """
-    from visualization_msgs.msg import Marker
-
-    j = np.asarray(joints, dtype=np.float64)
-    if j.shape != (NUM_JOINTS, 3):
-        raise ValueError(f"joints must have shape ({NUM_JOINTS}, 3), got {j.shape}")
-    ok = np.all(np.isfinite(j), axis=1)
-    if not ok.any():
-        return []
-    colour = _color(track_color(track_id), alpha)
-
-    spheres = _base_marker(header, NS_JOINTS, track_id, Marker.SPHERE_LIST, lifetime)
-    spheres.scale.x = spheres.scale.y = spheres.scale.z = 2.0 * float(joint_radius)
-    spheres.color = colour
-    spheres.points = _points(j[ok])
-
-    lines = _base_marker(header, NS_LIMBS, track_id, Marker.LINE_LIST, lifetime)
-    lines.scale.x = float(line_width)
-    lines.color = colour
-    limb_ok = ok[_LIMBS[:, 0]] & ok[_LIMBS[:, 1]]
-    lines.points = _points(j[_LIMBS[limb_ok].reshape(-1)])  # pairs a0 b0 a1 b1 ...
-
-    label = _base_marker(header, NS_LABELS, track_id, Marker.TEXT_VIEW_FACING, lifetime)
-    top = j[ok][np.argmax(j[ok, 2])]  # highest joint (world z up), label above it
-    label.pose.position.x = float(top[0])
-    label.pose.position.y = float(top[1])
-    label.pose.position.z = float(top[2] + 0.2 + text_size)
-    label.scale.z = float(text_size)
-    label.color = colour
-    label.text = f"id {int(track_id)}"
-    return [spheres, lines, label]
+    specs = _skeleton_specs(track_id, joints, joint_radius, line_width, text_size, lifetime, alpha)
+    return [_spec_to_msg(spec, header) for spec in specs]
 
 
 def delete_markers(track_id: int, header) -> list:
     """``DELETE`` actions for the three markers of one track id."""
-    from visualization_msgs.msg import Marker
-
-    out = []
-    for ns in SKELETON_NAMESPACES:
-        m = Marker()
-        m.header = header
-        m.ns = ns
-        m.id = int(track_id)
-        m.action = Marker.DELETE
-        out.append(m)
-    return out
+    return [_spec_to_msg(spec, header) for spec in _delete_specs(track_id)]
 
 
 def delete_all_markers(header):
@@ -169,7 +237,9 @@ class SkeletonMarkerPublisher:
     """Build one MarkerArray per set, with deletes for people who left since the last one.
 
     Not a ROS publisher itself: ``update`` returns the message, the caller publishes it (the
-    triangulator node on ``skeletons/markers``, ``mvpose bag`` into the output bag).
+    triangulator node on ``skeletons/markers``, ``mvpose bag`` into the output bag);
+    ``update_serialized`` returns the same MarkerArray already serialized (CDR bytes, for
+    ``Publisher.publish``), built from the arrays without message objects (~10x faster).
 
     Args:
         frame_id: frame written into headers when the caller's header has none.
@@ -208,35 +278,51 @@ class SkeletonMarkerPublisher:
 
     def update_arrays(self, ids: Sequence[int], joints: Sequence[np.ndarray] | np.ndarray, header):
         """Like ``update`` with ``ids`` ``(P,)`` and ``joints`` ``(P, 17, 3)`` metres."""
-        from std_msgs.msg import Header
         from visualization_msgs.msg import MarkerArray
 
+        header = self._header(header)
+        return MarkerArray(markers=[_spec_to_msg(spec, header) for spec in self._plan(ids, joints)])
+
+    def update_serialized(
+        self, ids: Sequence[int], joints: Sequence[np.ndarray] | np.ndarray, header
+    ) -> bytes:
+        """``update_arrays`` as the serialized MarkerArray (CDR bytes; equal once deserialized)."""
+        header = self._header(header)
+        specs = self._plan(ids, joints)
+        stamp, frame = (int(header.stamp.sec), int(header.stamp.nanosec)), header.frame_id
+        w = CdrWriter()
+        w.u32(len(specs))
+        for spec in specs:
+            _spec_to_cdr(w, spec, stamp, frame)
+        return w.bytes()
+
+    def _header(self, header):
+        from std_msgs.msg import Header
+
         if header is None:
-            header = Header(frame_id=self.frame_id)
-        elif not header.frame_id:
-            header = Header(stamp=header.stamp, frame_id=self.frame_id)
+            return Header(frame_id=self.frame_id)
+        if not header.frame_id:
+            return Header(stamp=header.stamp, frame_id=self.frame_id)
+        return header
+
+    def _plan(self, ids: Sequence[int], joints) -> list[MarkerSpec]:
+        """The markers of one set (adds, then deletes for the people who left); updates what is shown."""
         ids = [int(i) for i in ids]
         if len(set(ids)) != len(ids):
             raise ValueError(f"duplicate track ids in one set: {ids}")
         joints = np.asarray(joints, dtype=np.float64).reshape(len(ids), NUM_JOINTS, 3)
-        markers, shown = [], set()
+        specs, shown = [], set()
         for tid, j in zip(ids, joints):
-            ms = skeleton_markers(
-                tid,
-                j,
-                header,
-                joint_radius=self.joint_radius,
-                line_width=self.line_width,
-                text_size=self.text_size,
-                lifetime=self.lifetime,
+            ms = _skeleton_specs(
+                tid, j, self.joint_radius, self.line_width, self.text_size, self.lifetime, 1.0
             )
             if ms:
-                markers.extend(ms)
+                specs.extend(ms)
                 shown.add(tid)
         for tid in sorted(self._published - shown):
-            markers.extend(delete_markers(tid, header))
+            specs.extend(_delete_specs(tid))
         self._published = shown
-        return MarkerArray(markers=markers)
+        return specs
 
     def clear(self, header):
         """MarkerArray deleting everything published so far (e.g. on shutdown or reset)."""
