@@ -4,7 +4,7 @@
 algorithm stated plainly: NMS + top-k, ``match_by_tag``, ``adjust``, person scores, ``refine``)
 and computes it with the compiled kernels of :mod:`.grouping_kernels`; numba is a requirement of
 the HigherHRNet backend. Without numba (or with more than 7 tag dimensions or 128 joints) it
-runs the reference itself, about 200x slower, and logs a warning once when numba is missing.
+runs the reference itself, about 100x slower, and logs a warning once when numba is missing.
 
 How the kernels stay exact and fast: the maps are cut into 8x8 pixel blocks with bounds
 (:class:`BlockBounds`: per block an upper bound of the heatmap and a box around the tags). NMS
@@ -61,7 +61,7 @@ def _kernels() -> ModuleType | None:
         except ImportError as exc:
             kernels = None
             _log.warning("HigherHRNet grouping: numba is not available (%s); running the plain "
-                         "reference implementation, slow: ~1 s per image instead of ~5 ms "
+                         "reference implementation, slow: 1-2 s per image instead of ~5 ms "
                          "(pip install numba)", exc)
         _KERNELS = kernels
     return _KERNELS

@@ -23,7 +23,7 @@ pads it with 1e10 columns for ``munkres``): both give a minimum-cost assignment,
 except where several assignments of equal cost differ in outcome.
 
 :func:`.grouping.parse_heatmaps` computes exactly this with compiled kernels (numba); this module
-is what it runs when numba is missing (about 200x slower) and what the tests compare it with.
+is what it runs when numba is missing (about 100x slower) and what the tests compare it with.
 """
 
 from __future__ import annotations

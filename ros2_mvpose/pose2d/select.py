@@ -189,7 +189,7 @@ def select_backend(
         if grouping == "numba":
             grouping = "numba kernels (compiled on first use after an install, ~30 s, then cached)"
         else:
-            grouping = "plain reference, ~1 s per image (numba is not installed: pip install numba)"
+            grouping = "plain reference, 1-2 s per image (numba is not installed: pip install numba)"
         return est, f"{reason}; grouping: {grouping}"
 
     if chosen == "movenet":
