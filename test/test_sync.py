@@ -646,3 +646,23 @@ def test_non_finite_stamps_are_dropped_and_change_nothing():
     assert sync.dropped == 6 and sync.queue_lengths() == [1, 0] and sync.state(1) == "ok"
     sync.add(1, "b", 1.001, 0.01)
     assert rec.sets == [(["a", "b"], 1.001)]
+
+
+@pytest.mark.parametrize("shift", [-0.5, -0.9, 0.6], ids=["back-0.5s", "back-0.9s", "ahead-0.6s"])
+def test_clock_off_by_less_than_max_offset_but_more_than_the_queues_never_stalls_for_good(shift):
+    """A camera's clock jumps by 0.5-0.9 s (within max_offset, beyond what 10-image queues bridge):
+    its images never match the others'. Once no set has formed for dead_after while every camera
+    kept sending, it is reported out of sync once and left out; it is back when its clock is."""
+    log = Log()
+    sync = ApproximateTimeSync(5, log, slop=DEFAULT_SLOP, min_inputs=2, dead_after=1.0, on_event=log.event)
+    rig_stream(sync, range(0, 30))
+    rig_stream(sync, range(30, 150), bad=lambda c, f, s: s + shift if c == 3 else s)
+    events = [e for k, e in log.order if k != "set"]
+    assert [(e.kind, e.index) for e in events] == [("out_of_sync", 3)]
+    assert events[0].offset == pytest.approx(shift, abs=0.05)
+    late = [m for m, _ in log.sets if m[0] is not None and m[0][1] >= 70]
+    assert len(late) == 80 and all(m[3] is None and None not in m[:3] for m in late)  # the others go on
+    rig_stream(sync, range(150, 180))
+    events = [e for k, e in log.order if k != "set"]
+    assert [(e.kind, e.index) for e in events] == [("out_of_sync", 3), ("in_sync", 3)]
+    assert all(None not in m for m, _ in log.sets[-25:])

@@ -88,7 +88,11 @@ disagrees is still followed when more than half of the live inputs' latest stamp
 (they all moved: a replay loop, a clock jump); if that majority went back by more than
 ``max_offset``, it is a ``"reset"``. Otherwise its input is out of sync: its messages are dropped
 until one agrees again. An input that has merely not delivered since the others moved on is not
-out of sync (the dead-input rule applies to it).
+out of sync (the dead-input rule applies to it). A clock off by less than ``max_offset`` but more
+than the queues bridge also stops every set: when no set has formed for ``dead_after`` seconds
+although at least ``min_inputs`` (and 2) active inputs all kept sending, the input whose newest
+stamp is farthest (beyond ``slop``) from the others' median is out of sync too (reported at once),
+until one of its stamps is within ``slop`` of another input's.
 
 Default ``slop`` (:data:`DEFAULT_SLOP`, 15 ms) fits cameras up to 30 Hz: shorter than half a frame
 period (16.7 ms) so that images of two capture frames never form a set, and longer than the spread
@@ -344,10 +348,14 @@ class ApproximateTimeSync:
         self._offset = [0.0] * n
         self._gaps = [collections.deque(maxlen=15) for _ in range(n)]  # stamp steps, in order
         self._lags = [collections.deque(maxlen=32) for _ in range(n)]  # how late out-of-order ones were
+        self._stalled = [False] * n  # left out for never matching the others (rejoins on a match)
+        self._progress_recv: float | None = None  # receive time of the last set (or of the start)
 
     def _begin(self, now: float) -> None:
         if self._start is None:
             self._start = now
+        if self._progress_recv is None:
+            self._progress_recv = now
 
     # ------------------------------------------------------------------ clocks
     def _vote(self, index: int, stamp: float, now: float, events: list[SyncEvent]) -> bool:
@@ -371,20 +379,21 @@ class ApproximateTimeSync:
             agree = lead is None or stamp >= lead - self.max_offset
         self._latest[index] = stamp
         self._latest_recv[index] = now
-        if agree:
+        if agree and not (self._stalled[index] and not self._matches_others(index, stamp)):
             self._agree(index, stamp, events)
             return True
-        voters = [k for k in range(self.n_inputs)
-                  if self._latest[k] is not None and (k == index or self._alive[k])]
-        group = [k for k in voters if abs(self._latest[k] - stamp) <= self.max_offset]
-        if 2 * len(group) > len(voters):  # the majority moved: follow it
-            new_ref = max(self._latest[k] for k in group)
-            if lead is not None and new_ref < lead - self.max_offset:
-                self._jump_back(new_ref - lead, new_ref, group, events)
-            else:
-                for k in group:
-                    self._agree(k, self._latest[k], events)
-            return True
+        if not self._stalled[index]:  # (a stalled input is back only once a stamp matches the others')
+            voters = [k for k in range(self.n_inputs)
+                      if self._latest[k] is not None and (k == index or self._alive[k])]
+            group = [k for k in voters if abs(self._latest[k] - stamp) <= self.max_offset]
+            if 2 * len(group) > len(voters):  # the majority moved: follow it
+                new_ref = max(self._latest[k] for k in group)
+                if lead is not None and new_ref < lead - self.max_offset:
+                    self._jump_back(new_ref - lead, new_ref, group, events)
+                else:
+                    for k in group:
+                        self._agree(k, self._latest[k], events)
+                return True
         self._offset[index] = stamp - (lo if others else lead)
         if self._suspect_since[index] is None:
             self._suspect_since[index] = now
@@ -399,6 +408,7 @@ class ApproximateTimeSync:
             events.append(SyncEvent("in_sync", i, stamp - (lead if lead is not None else stamp), stamp))
         self._suspect_since[i] = None
         self._declared[i] = False
+        self._stalled[i] = False
         self._newest[i] = stamp  # its history belongs to the other clock
         self._gaps[i].clear()
         self._lags[i].clear()
@@ -478,9 +488,53 @@ class ApproximateTimeSync:
             if not alive and self._alive[i]:
                 self._forget_queue(i)  # stale backlog of an input that went silent
             self._alive[i] = alive
-        return self._emit(final=False)
+        self._check_stall(now, events)
+        return self._emit(final=False, now=now)
 
-    def _emit(self, final: bool) -> list[tuple[list, float]]:
+    def _check_stall(self, now: float, events: list[SyncEvent]) -> None:
+        """No set for ``dead_after`` seconds although every active input keeps sending: the input
+        whose newest stamp is farthest (beyond ``slop``) from the others' (their median; with two
+        inputs, the last set's stamp moved on at real-time rate) never matches them, e.g. its clock
+        jumped by less than ``max_offset`` but more than the queues span. It is out of sync until
+        one of its stamps matches a stamp of the others again. Lock held."""
+        active = [i for i in range(self.n_inputs) if self._alive[i] and self._suspect_since[i] is None]
+        possible = len(active) >= max(2, self.min_inputs) and all(
+            self._newest[i] is not None and self._last_seen[i] is not None
+            and now - self._last_seen[i] <= 0.5 * self.dead_after
+            for i in active
+        )
+        if not possible:  # too few inputs, or one is silent (the dead-input rule decides): no stall
+            self._progress_recv = now
+            return
+        if self._progress_recv is None or now - self._progress_recv <= self.dead_after:
+            return
+        if len(active) >= 3:
+            ref = _median_low([self._newest[i] for i in active])
+        elif math.isfinite(self._last_set_stamp):
+            ref = self._last_set_stamp + (now - self._progress_recv)
+        else:
+            return
+        self._progress_recv = now  # the next check comes dead_after later
+        culprit = max(active, key=lambda i: abs(self._newest[i] - ref))
+        offset = self._newest[culprit] - ref
+        if abs(offset) <= self.slop:
+            return
+        self._suspect_since[culprit] = now
+        self._declared[culprit] = True
+        self._stalled[culprit] = True
+        self._offset[culprit] = offset
+        self._forget_queue(culprit)
+        events.append(SyncEvent("out_of_sync", culprit, offset, self._newest[culprit]))
+
+    def _matches_others(self, index: int, stamp: float) -> bool:
+        """Whether ``stamp`` is within ``slop`` of a queued or newest stamp of another active input."""
+        others = [k for k in range(self.n_inputs) if k != index and self._alive[k]
+                  and self._suspect_since[k] is None and self._newest[k] is not None]
+        return not others or any(
+            abs(s - stamp) <= self.slop for k in others for s in [*self._stamps[k], self._newest[k]]
+        )
+
+    def _emit(self, final: bool, now: float | None = None) -> list[tuple[list, float]]:
         """Emit every set that can be formed now; ``final``: no more messages will come. Lock held."""
         active = [i for i in range(self.n_inputs) if self._alive[i] and self._suspect_since[i] is None]
         out: list[tuple[list, float]] = []
@@ -523,6 +577,8 @@ class ApproximateTimeSync:
                 del self._stamps[i][: k + 1]
                 del self._msgs[i][: k + 1]
             self._last_set_stamp = stamp
+            if now is not None:
+                self._progress_recv = now
             self.emitted += 1
             if len(choice) < self.n_inputs:
                 self.partial += 1
