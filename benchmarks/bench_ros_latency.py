@@ -15,8 +15,14 @@ ROS_DOMAIN_ID, with the package's parameter defaults (``--det-param`` overrides 
 detector's); a listener node in this process receives ``skeletons/markers``,
 ``skeletons/points`` and ``/diagnostics``.
 
-Two runs:
+Detector and triangulator hand the keypoints over in-process like ``mvpose run``
+(``--keypoints direct``, ``ros2_mvpose.nodes.inprocess``); ``--keypoints dds`` sends them only
+through DDS, ``--keypoints both`` adds a timing run over DDS to compare in the same invocation.
 
+Runs, in one invocation:
+
+* **transport floor**: a bare subscriber instead of the graph (see ``FloorNode``), the reference
+  the graph's latency is divided by (graph / floor at median);
 * **timing**: the 2D model replaced by a stand-in that sleeps ``--model-delay`` seconds (default
   0) and returns fixed keypoints of two people (their projections into the rig), so conversion,
   sync, the worker, clouds, reconstruction, tracking and markers all do their real work;
@@ -329,7 +335,8 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def measure(args, backend: str, rig_path: Path, rig, images, checkpoint: str = "") -> dict:
+def measure(args, backend: str, rig_path: Path, rig, images, checkpoint: str = "",
+            keypoints: str = "direct") -> dict:
     import rclpy
     from diagnostic_msgs.msg import DiagnosticArray
     from rclpy.executors import SingleThreadedExecutor
@@ -346,7 +353,7 @@ def measure(args, backend: str, rig_path: Path, rig, images, checkpoint: str = "
     os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
     cmd = [sys.executable, __file__, "--child", "--rig", str(rig_path), "--backend", backend,
            "--model-delay", str(args.model_delay), "--checkpoint", checkpoint, "--executor", args.executor,
-           "--keypoints", args.keypoints]
+           "--keypoints", keypoints]
     cmd += [f"--det-param={x}" for x in args.det_param]
     if backend == "floor":
         groups = [["floor"]]
@@ -566,9 +573,9 @@ def main() -> int:
                     help="executor of the graph process (as mvpose run --executor)")
     ap.add_argument("--graph", choices=("inprocess", "processes"), default="inprocess",
                     help="both nodes in one process (like mvpose run) or one process each")
-    ap.add_argument("--keypoints", choices=("direct", "dds"), default="direct",
+    ap.add_argument("--keypoints", choices=("direct", "dds", "both"), default="direct",
                     help="detector -> triangulator in the graph process: handed over in-process "
-                    "(direct, as mvpose run) or only over DDS")
+                    "(direct, as mvpose run), only over DDS, or both (one timing run each)")
     ap.add_argument("--det-param", action="append", default=[], metavar="NAME=VALUE",
                     help="detector parameter override (repeatable), e.g. qos_depth=1")
     ap.add_argument("--nodes", nargs="+", default=["detector", "triangulator"], help=argparse.SUPPRESS)
@@ -595,6 +602,8 @@ def main() -> int:
     print(f"# ROS graph latency: {args.cameras} cameras {args.size}x{args.size} bgr8 at {args.fps:g} Hz, "
           f"{args.duration:g} s per run ({source}); {os.cpu_count()} CPUs", flush=True)
     runs = [("transport floor (bare subscriber)", "floor", ""), ("timing stand-in", "replay", "")]
+    if args.keypoints == "both":
+        runs.append(("timing stand-in, keypoints over DDS", "replay-dds", ""))
     real = real_backend_choice(args.real)
     if real == "higherhrnet" and not args.checkpoint:
         ckpt = str(deterministic_hrnet_checkpoint(tmp / "hrnet_w32_deterministic.pth"))
@@ -606,9 +615,12 @@ def main() -> int:
     else:
         print("(no real model available: mediapipe missing and ../shared/higherhrnet absent)")
     results = []
+    if args.keypoints == "dds":  # every graph run with the keypoints over DDS
+        runs = [(label, b if b in ("floor", "replay-dds") else b + "-dds", c) for label, b, c in runs]
     for label, backend, ckpt in runs:
         print(f"running: {label} ...", flush=True)
-        r = measure(args, backend, tmp / "rig.yaml", rig, images, ckpt)
+        keypoints = "dds" if backend.endswith("-dds") else "direct"
+        r = measure(args, backend.removesuffix("-dds"), tmp / "rig.yaml", rig, images, ckpt, keypoints)
         r["label"] = label
         results.append(r)
     print()
@@ -638,9 +650,10 @@ def main() -> int:
         for r in results:
             if r is not floor:
                 over = r["latency_median_ms"] - floor["latency_median_ms"]
+                ratio = r["latency_median_ms"] / floor["latency_median_ms"]
                 print(f"- {r['label']}: {over:.1f} ms over the "
-                      f"transport floor at median (not in the model and not transport: "
-                      f"{r['non_model_ms'] - floor['latency_median_ms']:.1f} ms)")
+                      f"transport floor at median, graph / floor = {ratio:.2f} (not in the model and "
+                      f"not transport: {r['non_model_ms'] - floor['latency_median_ms']:.1f} ms)")
         print()
     if args.verbose:
         for r in results:
