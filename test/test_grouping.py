@@ -424,20 +424,21 @@ def test_ten_people_realistic_maps_equal_the_reference(compiled, h, w, dim, nois
 
 
 # ----------------------------------------------------------------------------------------------
-# Block bounds: exact ones, ones from the low-resolution network outputs, precomputed bounds
+# Block extrema: heatmap maxima, exact tag boxes, boxes from the low-resolution network outputs
 # ----------------------------------------------------------------------------------------------
-def test_block_bounds_are_the_exact_block_extrema(compiled):
+def test_block_maxima_and_tag_boxes_are_the_exact_block_extrema(compiled):
     from ros2_mvpose.pose2d.grouping import block_bounds
 
     rng = np.random.default_rng(11)
     det = rng.normal(size=(3, 21, 30)).astype(np.float32)  # partial blocks at both edges
     tag = rng.normal(size=(3, 21, 30, 2)).astype(np.float32)
     b = block_bounds(det, tag)
-    assert b.heat_max.shape == (3, 3, 4) and b.tag_min.shape == (3, 3, 4, 2)
+    heat_max, _, _ = compiled.block_max_peaks(det, np.float32(0.5), 2)
+    assert heat_max.shape == (3, 3, 4) and b.tag_min.shape == (3, 3, 4, 2)
     for by in range(3):
         for bx in range(4):
             sl = (slice(None), slice(8 * by, 8 * by + 8), slice(8 * bx, 8 * bx + 8))
-            np.testing.assert_array_equal(b.heat_max[:, by, bx], det[sl].max(axis=(1, 2)))
+            np.testing.assert_array_equal(heat_max[:, by, bx], det[sl].max(axis=(1, 2)))
             np.testing.assert_array_equal(b.tag_min[:, by, bx], tag[sl].min(axis=(1, 2)))
             np.testing.assert_array_equal(b.tag_max[:, by, bx], tag[sl].max(axis=(1, 2)))
 
@@ -503,7 +504,6 @@ def test_upsampled_block_bounds_bound_every_pixel_of_the_projected_maps(compiled
         tq = [o0[0, J:], o0[1, J:][flip][:, :, ::-1]]
         b = upsampled_block_bounds(tq)
         exact = block_bounds(heat, tags)
-        assert b.heat_max is None and exact.heat_max.shape == (J, h // 8, w // 8)
         assert b.tag_min.shape == exact.tag_min.shape == (J, h // 8, w // 8, 2)
         assert np.all(b.tag_min <= exact.tag_min) and np.all(b.tag_max >= exact.tag_max)
         # and not loose beyond the low-resolution windows: close to the exact extrema
@@ -543,7 +543,7 @@ def test_precomputed_bounds_give_the_same_people_as_the_oracle(compiled):
         np.testing.assert_array_equal(parse_heatmaps(heat, tags, **params)[0], want)
         exact = block_bounds(heat, tags)
         np.testing.assert_array_equal(parse_heatmaps(heat, tags, **params, bounds=exact)[0], want)
-        loose = BlockBounds(exact.heat_max + 2.0, b.tag_min - 3.0, b.tag_max + 0.5)
+        loose = BlockBounds(b.tag_min - 3.0, b.tag_max + 0.5)
         np.testing.assert_array_equal(parse_heatmaps(heat, tags, **params, bounds=loose)[0], want)
         raw, _ = parse_heatmaps(heat, tags, **params, refine=False)
         refined += int(np.count_nonzero((got[:, :, 2] > 0) & (raw[:, :, 2] == 0)))
@@ -576,23 +576,19 @@ def test_bad_bounds_raise_value_error(compiled):
     tag = rng.normal(size=(J, 16, 24, 2)).astype(np.float32)
     good = block_bounds(det, tag)
     with pytest.raises(ValueError, match="BlockBounds"):
-        parse_heatmaps(det, tag, bounds=(good.heat_max, good.tag_min, good.tag_max))
-    with pytest.raises(ValueError, match="heat_max"):
-        parse_heatmaps(det, tag, bounds=BlockBounds(good.heat_max[:, :1], good.tag_min,
-                                                    good.tag_max))
+        parse_heatmaps(det, tag, bounds=(good.tag_min, good.tag_max))
     with pytest.raises(ValueError, match="tag_min"):
-        parse_heatmaps(det, tag, bounds=BlockBounds(good.heat_max, good.tag_min[..., :1],
-                                                    good.tag_max))
-    nan = good.heat_max.copy()
+        parse_heatmaps(det, tag, bounds=BlockBounds(good.tag_min[..., :1], good.tag_max))
+    with pytest.raises(ValueError, match="tag_max"):
+        parse_heatmaps(det, tag, bounds=BlockBounds(good.tag_min, good.tag_max[:, :1]))
+    nan = good.tag_min.copy()
     nan[0, 0, 0] = np.nan
     with pytest.raises(ValueError, match="NaN"):
-        parse_heatmaps(det, tag, bounds=BlockBounds(nan, good.tag_min, good.tag_max))
+        parse_heatmaps(det, tag, bounds=BlockBounds(nan, good.tag_max))
     with pytest.raises(ValueError, match="tag_min must be <="):
-        parse_heatmaps(det, tag, bounds=BlockBounds(good.heat_max, good.tag_max + 1,
-                                                    good.tag_max))
+        parse_heatmaps(det, tag, bounds=BlockBounds(good.tag_max + 1, good.tag_max))
     with pytest.raises(ValueError, match="floating"):
-        parse_heatmaps(det, tag, bounds=BlockBounds(good.heat_max.astype(int), good.tag_min,
-                                                    good.tag_max))
+        parse_heatmaps(det, tag, bounds=BlockBounds(good.tag_min.astype(int), good.tag_max))
     # positional use is not possible: bounds is keyword-only
     with pytest.raises(TypeError):
         parse_heatmaps(det, tag, 0.1, 1.0, 30, 5, True, False, True, True, good)

@@ -6,15 +6,15 @@ and computes it with the compiled kernels of :mod:`.grouping_kernels`; numba is 
 the HigherHRNet backend. Without numba (or with more than 7 tag dimensions or 128 joints) it
 runs the reference itself, about 100x slower, and logs a warning once when numba is missing.
 
-How the kernels stay exact and fast: the maps are cut into 8x8 pixel blocks with bounds
-(:class:`BlockBounds`: per block an upper bound of the heatmap and a box around the tags). NMS
-runs only in blocks whose heatmap bound is above the threshold, fused with the pass that takes
-the block maxima. ``refine`` is a branch and bound per (person, missing joint): a block's score
-``heatmap - round(|tag - person tag|)`` is bounded by its heatmap bound minus the rounded
-distance from the person's tag to the block's tag box; blocks are visited best bound first
-(super-blocks of 4x4 blocks, then their blocks) and evaluated exactly, in float32 like the
-official code, only while their bound reaches the best score found (ties: the first row-major
-pixel, the official argmax). Any valid bounds give the same result; looser ones only cost time.
+How the kernels stay exact and fast: the maps are cut into 8x8 pixel blocks. One pass over the
+heatmaps takes each block's maximum and runs the NMS only in blocks whose maximum is above the
+threshold. ``refine`` is a branch and bound per (person, missing joint): a block's score
+``heatmap - round(|tag - person tag|)`` is bounded by its heatmap maximum minus the rounded
+distance from the person's tag to the block's tag box (:class:`BlockBounds`); blocks are
+visited best bound first (super-blocks of 4x4 blocks, then their blocks) and evaluated exactly,
+in float32 like the official code, only while their bound reaches the best score found (ties:
+the first row-major pixel, the official argmax). Any valid boxes give the same result; looser
+ones only cost time.
 The tag boxes come from the maps (:func:`block_bounds`) or, in the estimator, from the 1/4
 resolution network tags the maps are upsampled from (:func:`upsampled_block_bounds`: 16x less
 data). Large heatmaps are split by joint over two threads (``MVPOSE_GROUPING_THREADS=1``: one).
@@ -118,21 +118,18 @@ def _block_max_peaks(kern: ModuleType, det: np.ndarray, threshold: float, r: int
 # ----------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class BlockBounds:
-    """Bounds of one image's heatmaps and tags over ``BLOCK`` x ``BLOCK`` pixel blocks.
+    """Boxes around one image's tags over ``BLOCK`` x ``BLOCK`` pixel blocks (refine's bounds).
 
     Block ``(by, bx)`` covers pixel rows ``8 by .. 8 by + 7`` and columns ``8 bx .. 8 bx + 7``
-    (clipped to the map at the right / bottom edge). Any valid bounds give exactly the same
-    grouping; tighter ones make it faster.
+    (clipped to the map at the right / bottom edge). Any valid boxes give exactly the same
+    grouping; tighter ones make it faster. (The heatmap block maxima come from the grouping's
+    own pass over the heatmaps, fused with the peak search.)
 
     Attributes:
-        heat_max: ``(J, ceil(H/8), ceil(W/8))`` float32, >= every heatmap value in the block, or
-            None: :func:`parse_heatmaps` takes the exact block maxima in its pass over the
-            heatmaps (tighter, and no slower).
         tag_min, tag_max: ``(J, ceil(H/8), ceil(W/8), D)`` float32, per tag dimension <= and >=
             every tag value in the block.
     """
 
-    heat_max: np.ndarray | None
     tag_min: np.ndarray
     tag_max: np.ndarray
 
@@ -141,46 +138,37 @@ def _check_bounds(bounds: BlockBounds, det: np.ndarray, tag: np.ndarray) -> Bloc
     """``bounds`` as float32 arrays of the right shapes, or ValueError."""
     if not isinstance(bounds, BlockBounds):
         raise ValueError(f"bounds must be a BlockBounds, got {type(bounds).__name__}")
-    want = (det.shape[0], -(-det.shape[1] // BLOCK), -(-det.shape[2] // BLOCK))
+    want = (det.shape[0], -(-det.shape[1] // BLOCK), -(-det.shape[2] // BLOCK), tag.shape[3])
     arrays = []
-    for name, shape in (("heat_max", want), ("tag_min", want + tag.shape[3:]),
-                        ("tag_max", want + tag.shape[3:])):
-        if getattr(bounds, name) is None and name == "heat_max":
-            arrays.append(None)
-            continue
+    for name in ("tag_min", "tag_max"):
         a = np.asarray(getattr(bounds, name))
-        if a.shape != shape:
-            raise ValueError(f"bounds.{name} must have shape {shape} (8x8 blocks of maps "
+        if a.shape != want:
+            raise ValueError(f"bounds.{name} must have shape {want} (8x8 blocks of maps "
                              f"{det.shape}, D={tag.shape[3]}), got {a.shape}")
         if not np.issubdtype(a.dtype, np.floating):
             raise ValueError(f"bounds.{name} must be floating point, got {a.dtype}")
-        arrays.append(a.astype(np.float32, copy=False))  # tag boxes: planar views stay views
-    heat_max, tag_min, tag_max = arrays
-    heat_max = None if heat_max is None else np.ascontiguousarray(heat_max)
-    if heat_max is not None and np.isnan(heat_max).any():
-        raise ValueError("bounds.heat_max contains NaN")
-    if not (tag_min <= tag_max).all():
+        arrays.append(a.astype(np.float32, copy=False))  # planar views stay views
+    if not (arrays[0] <= arrays[1]).all():
         raise ValueError("bounds.tag_min must be <= bounds.tag_max (and not NaN)")
-    return BlockBounds(heat_max, tag_min, tag_max)
+    return BlockBounds(*arrays)
 
 
 def block_bounds(heatmaps: np.ndarray, tags: np.ndarray) -> BlockBounds:
-    """Exact :class:`BlockBounds` of full-resolution maps (one pass over them; needs numba).
+    """Exact :class:`BlockBounds` of full-resolution maps (one pass over the tags; needs numba).
 
     Args:
-        heatmaps: ``(J, H, W)`` float heatmaps.
+        heatmaps: ``(J, H, W)`` float heatmaps (for the shapes).
         tags: ``(J, H, W)`` or ``(J, H, W, D)`` float tags.
     """
     kern = _require_kernels()
-    det, tag = _validate(heatmaps, tags, 5, 1, 0.0)
-    heat_max = kern.block_max_peaks(det, np.float32(np.inf), 0)[0]  # maxima only: no peaks
+    _, tag = _validate(heatmaps, tags, 5, 1, 0.0)
     lo, hi = kern.tag_block_extrema(tag, np.ones(len(tag), bool))
-    return BlockBounds(heat_max, np.moveaxis(lo, 0, 3), np.moveaxis(hi, 0, 3))
+    return BlockBounds(np.moveaxis(lo, 0, 3), np.moveaxis(hi, 0, 3))
 
 
 def upsampled_block_bounds(tags_quarter: Sequence[np.ndarray]) -> BlockBounds:
-    """Valid tag boxes of the maps the HigherHRNet pipeline projects to the input resolution,
-    from its 1/4 resolution stage-0 tags (``heat_max`` None; needs numba).
+    """Valid :class:`BlockBounds` of the maps the HigherHRNet pipeline projects to the input
+    resolution, from its 1/4 resolution stage-0 tags (needs numba).
 
     Args:
         tags_quarter: ``D`` arrays (views allowed, e.g. mirrored) ``(J, q, r)``: tag dimension
@@ -213,7 +201,7 @@ def upsampled_block_bounds(tags_quarter: Sequence[np.ndarray]) -> BlockBounds:
         lo[i] -= eps
         hi[i] += eps
     # (J, nby, nbx, D) views of the planar arrays (refine reads them planar)
-    return BlockBounds(None, np.moveaxis(lo, 0, 3), np.moveaxis(hi, 0, 3))
+    return BlockBounds(np.moveaxis(lo, 0, 3), np.moveaxis(hi, 0, 3))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -322,9 +310,9 @@ def parse_heatmaps(
         ignore_too_much: skip a joint once ``max_num_people`` people exist.
         adjust: quarter-pixel refinement towards the higher neighbour (+0.5 pixel centre).
         refine: fill every person's missing joints from the heatmap and tag maps.
-        bounds: optional valid :class:`BlockBounds` of these maps (e.g. from
-            :func:`upsampled_block_bounds`); saves the pass over the tag maps. The result is the
-            same with any valid bounds; invalid ones (not bounding the maps) give wrong
+        bounds: optional valid :class:`BlockBounds` of these tags (e.g. from
+            :func:`upsampled_block_bounds`); saves refine's pass over the tag maps. The result is
+            the same with any valid bounds; invalid ones (not bounding the tags) give wrong
             results, so pass only bounds derived from these maps.
 
     Returns:
@@ -339,12 +327,9 @@ def parse_heatmaps(
                                nms_kernel, use_detection_val, ignore_too_much, adjust, refine)
     if bounds is not None:
         bounds = _check_bounds(bounds, det, tag)
-    thr, r = _float32_threshold(detection_threshold), nms_kernel // 2
-    if bounds is None or bounds.heat_max is None:  # one pass: block maxima and peaks
-        heat_max, flat, val = _block_max_peaks(kern, det, thr, r)
-    else:
-        heat_max = bounds.heat_max
-        flat, val = kern.peak_candidates(det, heat_max, thr, r)
+    # one pass over the heatmaps: block maxima and NMS peaks
+    heat_max, flat, val = _block_max_peaks(kern, det, _float32_threshold(detection_threshold),
+                                           nms_kernel // 2)
     start, xs, ys, vals = _top_peaks(flat, val, det.shape, max_num_people)
     people = kern.match_by_tag(
         vals, xs, ys, start, np.array(joint_order(len(det)), np.int64), tag, float(tag_threshold),

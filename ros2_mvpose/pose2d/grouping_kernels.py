@@ -19,8 +19,8 @@ import numba
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-__all__ = ["adjust_people", "block_max_peaks", "match_by_tag", "peak_candidates",
-           "quarter_window_extrema", "refine_people", "tag_block_extrema"]
+__all__ = ["adjust_people", "block_max_peaks", "match_by_tag", "quarter_window_extrema",
+           "refine_people", "tag_block_extrema"]
 
 _JIT = {"cache": True, "nogil": True}
 _B = 8  # block side (grouping.BLOCK)
@@ -92,17 +92,19 @@ def quarter_window_extrema(x, flip, lo, hi):
 
 
 @numba.njit(**_JIT)
-def _peaks_pass(det, heat_max, compute_max, threshold, r):
-    """NMS peaks of ``det (J, H, W)``: pixels ``> threshold`` equal to the maximum of their
-    clipped ``(2r+1)^2`` window (the official -inf padded max-pool), searched only in the 8x8
-    blocks whose maximum is above the threshold: ``heat_max (J, nby, nbx)`` (valid upper bounds)
-    or, with ``compute_max``, the exact block maxima computed here and written to it (each block
-    row's peaks are found while its pixels are in cache).
+def block_max_peaks(det, threshold, r):
+    """Heatmap maxima ``(J, ceil(H/8), ceil(W/8))`` over 8x8 blocks (partial blocks at the edges
+    hold their own pixels) and the NMS peaks of ``det (J, H, W)`` in one pass: pixels ``>
+    threshold`` equal to the maximum of their clipped ``(2r+1)^2`` window (the official -inf
+    padded max-pool), searched only in the blocks whose maximum is above the threshold, while
+    the block row is in cache.
 
-    Returns ``(flat index (j * H + y) * W + x int64, value float32)`` in index order (loops
-    written out in one function: calls per block cost more than the search)."""
+    Returns ``(heat_max, flat index (j * H + y) * W + x int64, value float32)``, peaks in index
+    order (loops written out in one function: calls per block cost more than the search)."""
     n_j, h, w = det.shape
-    nby, nbx = heat_max.shape[1], heat_max.shape[2]
+    nby = (h + _B - 1) // _B
+    nbx = (w + _B - 1) // _B
+    heat_max = np.empty((n_j, nby, nbx), np.float32)
     acc = np.empty(w, np.float32)
     flat = np.empty(256, np.int64)
     val = np.empty(256, np.float32)
@@ -118,16 +120,14 @@ def _peaks_pass(det, heat_max, compute_max, threshold, r):
                 flat2[:n] = flat[:n]
                 val2[:n] = val[:n]
                 flat, val = flat2, val2
-            if compute_max:
-                _block_rows_max(d, y0, acc)
+            _block_rows_max(d, y0, acc)
             for bx in range(nbx):
                 x0 = bx * _B
-                if compute_max:
-                    m = acc[x0]
-                    for x in range(x0 + 1, min(x0 + _B, w)):
-                        m = max(m, acc[x])
-                    heat_max[j, by, bx] = m
-                if not heat_max[j, by, bx] > threshold:
+                m = acc[x0]
+                for x in range(x0 + 1, min(x0 + _B, w)):
+                    m = max(m, acc[x])
+                heat_max[j, by, bx] = m
+                if not m > threshold:
                     continue
                 for y in range(y0, min(y0 + _B, h)):
                     ya = max(y - r, 0)
@@ -155,24 +155,7 @@ def _peaks_pass(det, heat_max, compute_max, threshold, r):
                             flat[n] = (j * h + y) * w + x
                             val[n] = v
                             n += 1
-    return flat[:n], val[:n]
-
-
-@numba.njit(**_JIT)
-def peak_candidates(det, heat_max, threshold, r):
-    """NMS peaks above ``threshold`` of ``det (J, H, W)`` in the blocks whose bound
-    ``heat_max (J, nby, nbx)`` is above it: ``(flat index, value)`` (see :func:`_peaks_pass`)."""
-    return _peaks_pass(det, heat_max.copy(), False, threshold, r)
-
-
-@numba.njit(**_JIT)
-def block_max_peaks(det, threshold, r):
-    """:func:`block_max` and :func:`peak_candidates` in one pass over ``det``:
-    ``(heat_max (J, nby, nbx), flat index, value)``."""
-    n_j, h, w = det.shape
-    heat_max = np.empty((n_j, (h + _B - 1) // _B, (w + _B - 1) // _B), np.float32)
-    flat, val = _peaks_pass(det, heat_max, True, threshold, r)
-    return heat_max, flat, val
+    return heat_max, flat[:n], val[:n]
 
 
 @numba.njit(inline="always")

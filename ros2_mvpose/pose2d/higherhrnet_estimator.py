@@ -349,8 +349,7 @@ class LowRes:
         tq = [self.tags.cpu().numpy()]
         if self.tags_flipped is not None:  # flipped back: a view; joints permuted afterwards
             tq.append(self.tags_flipped.cpu().numpy()[:, :, ::-1])
-        # tag boxes from the 1/4 tags; the heatmap block maxima come from the grouping's pass
-        b = upsampled_block_bounds(tq)
+        b = upsampled_block_bounds(tq)  # tag boxes from the 1/4 tags
         if self.tags_flipped is not None:
             for a in (b.tag_min, b.tag_max):
                 a[..., 1] = a[self.flip_index, :, :, 1]
