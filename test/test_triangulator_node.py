@@ -312,6 +312,46 @@ def _diag_warn(d: DiagnosticArray) -> bool:
     )
 
 
+def test_one_camera_clock_jumping_back_is_left_out_without_a_reset(ros_context, tmp_path, capfd):
+    """cam1's stamps alone jump back 30 s: it is out of sync (logged once, naming it), the other
+    three cameras go on (exact partial sets), tracking is not reset; cam1 rejoins when its clock
+    is right again."""
+    ns = unique_ns()
+    t0, period, n_frames = 3000.0, 0.05, 40
+    cams, seq = scene(4, 2, n_frames, 1.0 / period)
+    rig = write_rig(tmp_path / "rig.yaml", cams, ns, cams)
+    tri = _make_node(ros_context, ns, rig, min_cameras=2, camera_timeout=0.5)
+    h = Harness(ros_context, tri, ns, cams)
+    rng = np.random.default_rng(4)
+    truth = {}
+    try:
+        for f in range(n_frames):
+            t = t0 + f * period
+            truth[round(t, 6)] = seq.joints[f]
+            for i, cam in enumerate(cams):
+                stamp = t - 30.0 if i == 1 and 10 <= f < 30 else t
+                hdr = Header(stamp=stamp_msg(stamp), frame_id=f"cam{i}_optical")
+                h.kp_pubs[i].publish(keypoints_to_cloud(keypoints_for(cam, seq.joints[f], rng), hdr))
+            time.sleep(period)
+        last = t0 + (n_frames - 1) * period
+        assert wait_until(lambda: h.points and round(_sec(h.points[-1]), 6) == round(last, 6), timeout=5.0)
+        stats = dict(tri.stats)
+        resets = tri._sync.resets
+        offset_now = tri._sync.offset(1)
+    finally:
+        h.close()
+    assert stats.get("time_jumps") == 0 and resets == 0, stats
+    assert offset_now is None  # back in sync at the end
+    published = [round(_sec(m), 6) for m in h.points]
+    assert published == sorted(published)
+    assert len([x for x in published if t0 + 10 * period <= x < t0 + 30 * period]) >= 17  # no stall
+    for msg in h.points:
+        _match(cloud_to_skeletons(msg), truth[round(_sec(msg), 6)], complete=False)
+    err = capfd.readouterr().err
+    assert err.count("is out of sync") == 1 and err.count("is back in sync") == 1, err
+    assert "'cam1'" in next(x for x in err.splitlines() if "is out of sync" in x)
+
+
 # ------------------------------------------------------------------ no-DDS helpers
 def test_helpers():
     from ros2_mvpose.resources import find_data_file as resolve_data_path
