@@ -11,7 +11,8 @@ the shoulder centre to the face centre, and a fixed offset along the facing dire
 for COCO-17 the face centre is the mean of the defined nose and ears (``--head 4da``, default),
 or the ear centre (``--head 4da-ears``, the 4D Association output's own rule); ``--head mvpose``
 uses mvpose's nose-and-shoulders rule. The 4D Association method's own output
-on the same detections is scored by the same code (always with its own head rule).
+on the same detections (2020-06 and 2021-01 outputs) is scored by the same code (always with its
+own head rule).
 
 Usage: ``python benchmarks/bench_shelf.py [--data DIR] [--parts] [--frames A:B] [--head H]
 [--ceiling]``; prints a
@@ -104,6 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     views = [[sd.body25_to_coco(sd.group_body25(f)) for f in fr] for fr in dets]
     gt = sd.read_skeletons(data / "gt.txt", 15)
     fourda = sd.read_skeletons(data / "skel_4da_linux_2020-06.txt", 19)
+    fourda21 = sd.read_skeletons(data / "skel_4da_windows_2021-01.txt", 19)
     sl = slice(None)
     if args.frames:
         a, b = (int(x) for x in args.frames.split(":"))
@@ -113,6 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     ours = [[sd.coco_to_shelf(p, args.head) for p in f] for f in coco]
     s_ours = sd.score(ours, gt[sl])
     s_4da = sd.score([[sd.skel19_to_shelf(p) for p in f.values()] for f in fourda[sl]], gt[sl])
+    s_4da21 = sd.score([[sd.skel19_to_shelf(p) for p in f.values()] for f in fourda21[sl]], gt[sl])
     print(f"Shelf: {len(views[sl])} frames, {len(cams)} cameras; Reconstructor {cpu:.2f} CPU s "
           f"({len(views[sl]) / cpu:.0f} sets/s)\n")
     print("| method | PCP actor 1 | actor 2 | actor 3 | actor 4 | average 1-3 | "
@@ -120,6 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
     print(sd.format_score("ros2_mvpose Reconstructor (defaults)", s_ours))
     print(sd.format_score("4D Association (2020-06 output)", s_4da))
+    print(sd.format_score("4D Association (2021-01 output)", s_4da21))
     if args.ceiling:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN skeletons

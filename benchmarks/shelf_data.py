@@ -237,7 +237,8 @@ def head_4da(
     mid = 0.5 * (r_sho + l_sho)
     bottom = mid + 0.5 * (face - mid)
     fd = np.cross(neck - pelvis, r_sho - l_sho)
-    fd = fd / np.linalg.norm(fd)
+    with np.errstate(invalid="ignore", divide="ignore"):  # degenerate torso: NaN head
+        fd = fd / np.linalg.norm(fd)
     return bottom, bottom + 0.125 * fd + np.array([0.0, 0.0, 0.145])
 
 
