@@ -9,16 +9,15 @@ one triangulator node that reconstructs the person from all five cameras.
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import json
 import os
 import random
 import subprocess
 import sys
 import time
-import types
 from pathlib import Path
 
+import launch_stubs
 import numpy as np
 import pytest
 import rclpy
@@ -180,44 +179,8 @@ def test_group_parameters_are_read_with_the_declared_types(ros_context, tmp_path
         node.destroy_node()
 
 
-def _load_launch_file_with_stubs(monkeypatch):
-    """The launch file with minimal stand-ins for launch/launch_ros (not installable here) that
-    record what it builds."""
-
-    class Action:
-        def __init__(self, *args, **kwargs):
-            self.args, self.kwargs = args, kwargs
-
-    class LaunchConfiguration:
-        def __init__(self, name):
-            self.name = name
-
-        def perform(self, context):
-            return context[self.name]
-
-    mods = {
-        "launch": types.SimpleNamespace(LaunchDescription=lambda actions: actions),
-        "launch.actions": types.SimpleNamespace(DeclareLaunchArgument=Action, OpaqueFunction=Action),
-        "launch.conditions": types.SimpleNamespace(IfCondition=Action),
-        "launch.logging": types.SimpleNamespace(get_logger=lambda name: None),
-        "launch.substitutions": types.SimpleNamespace(LaunchConfiguration=LaunchConfiguration),
-        "launch_ros": types.SimpleNamespace(),
-        "launch_ros.actions": types.SimpleNamespace(Node=Action),
-        "ament_index_python": types.SimpleNamespace(),
-        "ament_index_python.packages": types.SimpleNamespace(
-            get_package_share_directory=lambda p: str(ROOT), PackageNotFoundError=LookupError),
-    }
-    for name, mod in mods.items():
-        monkeypatch.setitem(sys.modules, name, mod)
-    path = ROOT / "launch" / "multi_cam.launch.py"
-    spec = importlib.util.spec_from_file_location("multi_cam_launch_stubbed", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_launch_file_starts_one_detector_per_group(monkeypatch):
-    launch = _load_launch_file_with_stubs(monkeypatch)
+def test_launch_file_starts_one_detector_per_group(monkeypatch, tmp_path):
+    launch = launch_stubs.load_launch_module(monkeypatch, tmp_path)
     actions = launch.generate_launch_description()
     defaults = {a.args[0]: a.kwargs["default_value"] for a in actions if "default_value" in a.kwargs}
     assert defaults["detector_groups"] == ""

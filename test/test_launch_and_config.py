@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import launch_stubs
 import pytest
 import ros_helpers
 import yaml
@@ -107,62 +108,13 @@ def test_launch_file_compiles_and_references_existing_files():
 
 
 # ------------------------------------------------------------------ the launch file's logic
-class _Recorded:
-    """Stand-in for a launch action: remembers its arguments."""
-
-    def __init__(self, *args, **kwargs) -> None:
-        self.args, self.kwargs = args, kwargs
-
-
-class _LaunchConfiguration:
-    def __init__(self, name: str) -> None:
-        self.name = name
-
-    def perform(self, context) -> str:
-        return context[self.name]
-
-
-def _ament_prefix(root: Path, packages: list[str]) -> Path:
-    """A real ament index (resource marker + share folder) holding ``packages``."""
-    index = root / "share" / "ament_index" / "resource_index" / "packages"
-    index.mkdir(parents=True)
-    for pkg in packages:
-        (index / pkg).write_text("")
-        (root / "share" / pkg).mkdir(parents=True)
-    return root
-
-
-def _load_launch_module(monkeypatch):
-    """Import the launch file with the real ament_index_python and the rest of ``launch`` /
-    ``launch_ros`` replaced by recorders (launch_ros does not install from PyPI)."""
-    import importlib.util
-    import logging
-    import types
-
-    stubs = {
-        "launch": {"LaunchDescription": _Recorded},
-        "launch.actions": {"DeclareLaunchArgument": _Recorded, "OpaqueFunction": _Recorded},
-        "launch.logging": {"get_logger": logging.getLogger},
-        "launch.substitutions": {"LaunchConfiguration": _LaunchConfiguration},
-        "launch_ros": {},
-        "launch_ros.actions": {"Node": _Recorded},
-    }
-    for name, attrs in stubs.items():
-        monkeypatch.setitem(sys.modules, name, types.SimpleNamespace(**attrs))
-    spec = importlib.util.spec_from_file_location("multi_cam_launch_under_test", LAUNCH)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
 @pytest.mark.parametrize("installed", [True, False])
 def test_launch_starts_rviz_only_when_the_package_exists(monkeypatch, tmp_path, caplog, installed):
     pytest.importorskip("ament_index_python")
-    prefix = _ament_prefix(tmp_path / "install", ["ros2_mvpose", "rviz2"] if installed else ["ros2_mvpose"])
-    monkeypatch.setenv("AMENT_PREFIX_PATH", str(prefix))
-    mod = _load_launch_module(monkeypatch)
-    ld = mod.generate_launch_description()
-    entities = ld.args[0]
+    packages = ["ros2_mvpose", "rviz2"] if installed else ["ros2_mvpose"]
+    mod = launch_stubs.load_launch_module(monkeypatch, tmp_path, packages)
+    prefix = tmp_path / "ament_prefix"
+    entities = mod.generate_launch_description()
     functions = [e.kwargs["function"] for e in entities if "function" in e.kwargs]
     assert functions == [mod._nodes, mod._rviz]  # RViz decided at launch time, not at import
     defaults = {e.args[0]: e.kwargs["default_value"] for e in entities if e.args}
@@ -190,8 +142,7 @@ def test_launch_starts_rviz_only_when_the_package_exists(monkeypatch, tmp_path, 
 
 def test_launch_without_an_ament_index_warns_instead_of_failing(monkeypatch, tmp_path, caplog):
     pytest.importorskip("ament_index_python")
-    monkeypatch.setenv("AMENT_PREFIX_PATH", str(_ament_prefix(tmp_path / "i", ["ros2_mvpose"])))
-    mod = _load_launch_module(monkeypatch)
+    mod = launch_stubs.load_launch_module(monkeypatch, tmp_path)
     monkeypatch.delenv("AMENT_PREFIX_PATH")
     with caplog.at_level("WARNING"):
         assert mod._rviz({"rviz": "1", "use_sim_time": "false"}) == []
