@@ -111,7 +111,7 @@ def _dlt(P: np.ndarray, uv: np.ndarray, w: np.ndarray, depth: np.ndarray, X: np.
     return True
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _homogeneous(P: np.ndarray, c: int, X: np.ndarray) -> tuple[float, float, float]:
     """``P[c] @ [X, 1]`` for a point X (3,)."""
     return (P[c, 0, 0] * X[0] + P[c, 0, 1] * X[1] + P[c, 0, 2] * X[2] + P[c, 0, 3],
