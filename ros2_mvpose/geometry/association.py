@@ -128,7 +128,7 @@ def track_affinities(
                              np.ascontiguousarray(threshold, dtype=float), int(min_common))
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _track_affinities(proj, uv, w, cam, threshold, min_common):  # noqa: ANN001
     """Compiled body of :func:`track_affinities`."""
     D, T, n_joints = uv.shape[0], proj.shape[0], uv.shape[1]
@@ -190,7 +190,7 @@ def assign_to_tracks(
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _best_tracks(aff, bonus, cam, min_affinity):  # noqa: ANN001
     """Each detection's best track by ``aff + bonus`` (D, T) (no bonus when ``bonus`` is empty)
     when its ``aff`` reaches ``min_affinity``, else -1; and whether no camera gives one track

@@ -117,7 +117,7 @@ def _tilt_matrix(tau_x: float, tau_y: float) -> np.ndarray:
 LENS_SIZE = 30
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _pinhole(x: float, y: float, p: np.ndarray) -> tuple[float, float, float, float, float, float]:
     """Normalised ideal -> distorted coordinates of a pinhole lens row ``p`` (plumb_bob and
     rational_polynomial, thin prism, tilt) and the Jacobian d(xd, yd)/d(x, y) (row-major)."""
@@ -146,7 +146,7 @@ def _pinhole(x: float, y: float, p: np.ndarray) -> tuple[float, float, float, fl
     return xd, yd, a, b, c, d
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _distort(x: float, y: float, p: np.ndarray) -> tuple[float, float]:
     """Normalised ideal -> normalised distorted coordinates of lens row ``p``."""
     model = p[5]
@@ -164,7 +164,7 @@ def _distort(x: float, y: float, p: np.ndarray) -> tuple[float, float]:
     return xd, yd
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _project_kernel(X: np.ndarray, Rt: np.ndarray, lens: np.ndarray, distort: bool) -> np.ndarray:
     """World points X (M, 3) -> pixels (M, C, 2) in every camera (raw with ``distort``, else
     ideal); NaN on or behind the image plane and for non-finite X."""
@@ -187,7 +187,7 @@ def _project_kernel(X: np.ndarray, Rt: np.ndarray, lens: np.ndarray, distort: bo
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _invert(xd: float, yd: float, p: np.ndarray) -> tuple[float, float]:
     """Normalised distorted -> ideal coordinates of lens row ``p`` (NaN where not invertible)."""
     if p[5] == 0.0:
@@ -243,7 +243,7 @@ def _invert(xd: float, yd: float, p: np.ndarray) -> tuple[float, float]:
     return x, y
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _undistort_kernel(uv: np.ndarray, cam: np.ndarray, lens: np.ndarray, normalized: bool) -> np.ndarray:
     """Raw pixels uv (N, >= 2) of cameras ``cam`` (N,) -> ideal pixels (N, 2) (ideal normalised
     coordinates with ``normalized``); NaN where not invertible or not finite."""

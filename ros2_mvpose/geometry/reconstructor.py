@@ -523,7 +523,7 @@ class Reconstructor:
         return joints[keep], scores[keep], errors[keep], nv[keep], strong[keep], keep
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _split(A, ideal, min_w):  # noqa: ANN001
     """Raw pixels (D, 17, 2), ideal pixels (D, 17, 2) (the first two columns of ``ideal``
     (D, 17, >= 2); 0 where not finite, e.g. not invertible) and DLT weights (D, 17) (scores
@@ -547,7 +547,7 @@ def _split(A, ideal, min_w):  # noqa: ANN001
     return raw, uv, w, finite
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _person_views(uv, raw, w, row, cam, hints, pred, proj, focal, UV, RAW, W, depth, prior, scale):  # noqa: ANN001
     """Fill the per-point (M = N * 17 points, person-major), per-camera arrays from the
     detections (D, 17, ...) with their person ``row`` and camera ``cam``: ideal pixels UV and
@@ -586,7 +586,7 @@ def _person_views(uv, raw, w, row, cam, hints, pred, proj, focal, UV, RAW, W, de
             scale[m] = s / C
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _person_stats(reproj, RAW, W, inl, nv, N, min_joints, strong_views):  # noqa: ANN001
     """Per person (N) and joint: scores (N, 17) (mean score of the inlier views, 0 where
     none), mean raw-pixel errors (N, 17) (``reproj`` (M, C, 2) against RAW; NaN where no

@@ -143,7 +143,7 @@ def _pose_distances(a: np.ndarray, b: np.ndarray, min_common: int) -> np.ndarray
     return np.where(n >= min_common, mean, np.inf)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _predict(last: np.ndarray, vel: np.ndarray, stamps: np.ndarray, stamp: float, max_age: float
              ) -> np.ndarray:
     """``last`` (T, 17, 3) moved by ``vel`` (T, 3) over ``stamp - stamps`` (T,) clipped to [0, max_age]."""
@@ -156,7 +156,7 @@ def _predict(last: np.ndarray, vel: np.ndarray, stamps: np.ndarray, stamp: float
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _velocities(new: np.ndarray, last: np.ndarray, vel: np.ndarray, dts: np.ndarray) -> np.ndarray:
     """Centroid velocities (T, 3) m/s smoothed by an EMA of 0.5: mean displacement over the joints
     known in both ``new`` and ``last`` (T, 17, 3) divided by ``dts`` (T,) seconds; ``vel`` (T,

@@ -68,7 +68,7 @@ class TriangulationResult:
 
 
 # ------------------------------------------------------------------ kernels (one point)
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _dlt(P: np.ndarray, uv: np.ndarray, w: np.ndarray, depth: np.ndarray, X: np.ndarray) -> bool:
     """Weighted DLT of one point: uv (C, 2), w (C,) (0 = unused), depth (C,) (weights w / depth;
     ones for none). Writes X (3,); False (X NaN) when (nearly) singular."""
@@ -111,7 +111,7 @@ def _dlt(P: np.ndarray, uv: np.ndarray, w: np.ndarray, depth: np.ndarray, X: np.
     return True
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _homogeneous(P: np.ndarray, c: int, X: np.ndarray) -> tuple[float, float, float]:
     """``P[c] @ [X, 1]`` for a point X (3,)."""
     return (P[c, 0, 0] * X[0] + P[c, 0, 1] * X[1] + P[c, 0, 2] * X[2] + P[c, 0, 3],
@@ -119,7 +119,7 @@ def _homogeneous(P: np.ndarray, c: int, X: np.ndarray) -> tuple[float, float, fl
             P[c, 2, 0] * X[0] + P[c, 2, 1] * X[1] + P[c, 2, 2] * X[2] + P[c, 2, 3])
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _project_kernel(P: np.ndarray, X: np.ndarray) -> np.ndarray:
     """Homogeneous projections (M, C, 3) of points X (M, 3)."""
     M, C = X.shape[0], P.shape[0]
@@ -130,7 +130,7 @@ def _project_kernel(P: np.ndarray, X: np.ndarray) -> np.ndarray:
     return h
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _errors2(P: np.ndarray, X: np.ndarray, uv: np.ndarray, e2: np.ndarray, z: np.ndarray) -> None:
     """Squared reprojection errors e2 (C,) px^2 (inf behind a camera or for NaN X) and depths
     z (C,) of point X (3,) against uv (C, 2)."""
@@ -144,7 +144,7 @@ def _errors2(P: np.ndarray, X: np.ndarray, uv: np.ndarray, e2: np.ndarray, z: np
             e2[c] = np.inf
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _ransac(P, uv, w, thr2, prior, prior_scale, mask) -> None:  # noqa: ANN001
     """Best inlier mask (C,) of one point over all two-view hypotheses (all False if none).
 
@@ -186,7 +186,7 @@ def _ransac(P, uv, w, thr2, prior, prior_scale, mask) -> None:  # noqa: ANN001
                     mask[c] = w[c] > 0.0 and e2[c] < thr2[c]
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _robust_kernel(P, uv, w_in, thr2, min_views, depth_in, depth_weighting, prior, prior_scale):  # noqa: ANN001
     """Robust fit of M points (module docstring): uv (M, C, 2), w_in and depth_in (M, C) (a
     point uses its depths when they are finite and > 0 for every usable view), thr2 (C,) px^2,
@@ -275,7 +275,7 @@ def _robust_kernel(P, uv, w_in, thr2, min_views, depth_in, depth_weighting, prio
     return X, inl, err, nv
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _solve_kernel(P, uv, w, depth):  # noqa: ANN001
     """Weighted DLT of M points: uv (M, C, 2), w and depth (M, C) -> X (M, 3), ok (M,)."""
     M = w.shape[0]
@@ -286,7 +286,7 @@ def _solve_kernel(P, uv, w, depth):  # noqa: ANN001
     return X, ok
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _errors_kernel(P, X, uv):  # noqa: ANN001
     """Squared reprojection errors and depths (M, C) of points X (M, 3) against uv (M, C, 2)."""
     M, C = uv.shape[0], uv.shape[1]
