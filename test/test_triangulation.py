@@ -167,6 +167,8 @@ def test_bad_arguments_raise():
         tri.robust(uv, w, 20.0, min_views=1)
     with pytest.raises(ValueError, match="threshold"):
         tri.robust(uv, w, -1.0)
+    with pytest.raises(ValueError, match="threshold"):
+        tri.robust(uv, w, [20.0, 20.0, np.nan, 20.0, 20.0])
     with pytest.raises(ValueError, match="depth"):
         tri.robust(uv, w, 20.0, depth=np.ones((3, 5)))
 

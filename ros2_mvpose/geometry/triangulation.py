@@ -42,6 +42,7 @@ __all__ = [
 # Relative determinant below which the normal equations count as singular (parallel rays).
 _SINGULAR = 1e-12
 _NAN = np.array(np.nan)
+_F64 = np.dtype(np.float64)
 
 
 @dataclass
@@ -187,12 +188,13 @@ def _ransac(P, uv, w, thr2, prior, prior_scale, mask) -> None:  # noqa: ANN001
 
 
 @njit(cache=True, error_model="numpy")
-def _robust_kernel(P, uv, w_in, thr2, min_views, depth_in, depth_weighting, prior, prior_scale):  # noqa: ANN001
+def _robust_kernel(P, uv, w_in, thr, min_views, depth_in, depth_weighting, prior, prior_scale):  # noqa: ANN001
     """Robust fit of M points (module docstring): uv (M, C, 2), w_in and depth_in (M, C) (a
-    point uses its depths when they are finite and > 0 for every usable view), thr2 (C,) px^2,
+    point uses its depths when they are finite and > 0 for every usable view), thr (C,) px,
     prior (M, 3) and prior_scale (M,) (NaN = none). Returns points (M, 3), inliers (M, C),
     errors (M, C) ideal px (NaN outside the inliers) and n_views (M,)."""
     M, C = w_in.shape
+    thr2 = thr * thr
     X = np.empty((M, 3))
     inl = np.zeros((M, C), dtype=np.bool_)
     err = np.full((M, C), np.nan)
@@ -300,6 +302,8 @@ def _errors_kernel(P, X, uv):  # noqa: ANN001
 # ------------------------------------------------------------------ public API
 def _f64(a: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     """``a`` as a C-contiguous float64 array of ``shape`` (broadcast; no copy when it is one)."""
+    if type(a) is np.ndarray and a.dtype is _F64 and a.shape == shape and a.flags.c_contiguous:
+        return a
     a = np.asarray(a, dtype=float)
     if a.shape != shape:
         a = np.broadcast_to(a, shape)
@@ -385,16 +389,17 @@ class Triangulator:
         ``prior_scale`` (M,) pixels per world unit: expected positions that break ties between
         RANSAC hypotheses.
         """
-        uv = np.asarray(uv, dtype=float)
-        w = np.asarray(w, dtype=float)
         C = self.n_cameras
-        M = w.shape[0] if w.ndim else 0
+        M = np.shape(w)[0] if np.ndim(w) else 0
+        uv, w = _f64(uv, np.shape(uv)), _f64(w, np.shape(w))
         if w.shape != (M, C) or uv.shape != (M, C, 2):
             raise ValueError(f"triangulation: uv {uv.shape} and w {w.shape} must be (M, {C}, 2) and (M, {C})")
-        if isinstance(min_views, bool) or int(min_views) != min_views or min_views < 2:
+        if type(min_views) is not int and (isinstance(min_views, bool) or int(min_views) != min_views):
+            raise ValueError(f"min_views must be an integer >= 2, got {min_views!r}")
+        if min_views < 2:
             raise ValueError(f"min_views must be an integer >= 2, got {min_views!r}")
         thr = _f64(threshold, (C,))
-        if not min(thr.tolist()) > 0:
+        if not all(t > 0 for t in thr.tolist()):  # (NaN fails too)
             raise ValueError(f"threshold must be > 0 pixels, got {threshold!r}")
         if depth is None:
             depth = np.full((M, C), np.nan)
@@ -403,9 +408,9 @@ class Triangulator:
         nan = _NAN
         X, inl, err, nv = _robust_kernel(
             self.P,
-            _f64(uv, (M, C, 2)),
-            _f64(w, (M, C)),
-            thr * thr,
+            uv,
+            w,
+            thr,
             int(min_views),
             _f64(depth, (M, C)),
             bool(depth_weighting),
