@@ -176,10 +176,6 @@ class Reconstructor:
         return tuple(self._cameras)
 
     @property
-    def n_cameras(self) -> int:
-        return len(self._cameras)
-
-    @property
     def tracker(self) -> Tracker:
         return self._tracker
 
@@ -211,7 +207,7 @@ class Reconstructor:
                 Ci = np.asarray(cam.center, dtype=float)
                 K = np.asarray(cam.K, dtype=float)
                 w, h = float(cam.width), float(cam.height)
-                cam.lens, cam.extrinsics  # noqa: B018 - what the compiled lens kernels read
+                cam.lens, cam.extrinsics, cam.has_distortion  # noqa: B018 - what the lens kernels read
             except AttributeError as exc:
                 raise ValueError(f"camera {i} ({name!r}) is not a Camera: {exc}") from None
             if Pi.shape != (3, 4) or not np.all(np.isfinite(Pi)) or not np.all(np.isfinite(Ci)):
@@ -236,7 +232,7 @@ class Reconstructor:
         self._names = names
         self._tri = Triangulator(np.array(P))
         self._lens, self._Rt = stack_lenses(cams)
-        self._distorted = self._lens[:, 5] != 0.0  # cameras whose raw pixels are not ideal
+        self._distorted = np.array([c.has_distortion for c in cams])  # raw pixels are not ideal
         self._centers = centers_a
         self._M_inv = np.linalg.inv(self._tri.P[:, :, :3])
         self._focal = np.array(focal)

@@ -34,7 +34,6 @@ from numba import njit
 __all__ = [
     "TriangulationResult",
     "Triangulator",
-    "project_points",
     "triangulate_dlt",
     "triangulate_robust",
 ]
@@ -60,12 +59,6 @@ class TriangulationResult:
     inliers: np.ndarray
     errors: np.ndarray
     n_views: np.ndarray
-
-    @property
-    def mean_error(self) -> np.ndarray:
-        """(M,) mean reprojection error over the inlier views, pixels (NaN where not reconstructed)."""
-        total = np.where(self.inliers, self.errors, 0.0).sum(-1)
-        return total / np.where(self.n_views > 0, self.n_views, np.nan)
 
 
 # ------------------------------------------------------------------ kernels (one point)
@@ -288,17 +281,6 @@ def _solve_kernel(P, uv, w, depth):  # noqa: ANN001
     return X, ok
 
 
-@njit(cache=True, error_model="numpy")
-def _errors_kernel(P, X, uv):  # noqa: ANN001
-    """Squared reprojection errors and depths (M, C) of points X (M, 3) against uv (M, C, 2)."""
-    M, C = uv.shape[0], uv.shape[1]
-    e2 = np.empty((M, C))
-    z = np.empty((M, C))
-    for m in range(M):
-        _errors2(P, X[m], uv[m], e2[m], z[m])
-    return e2, z
-
-
 # ------------------------------------------------------------------ public API
 def _f64(a: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     """``a`` as a C-contiguous float64 array of ``shape`` (broadcast; no copy when it is one)."""
@@ -321,12 +303,6 @@ class Triangulator:
             raise ValueError("projection matrices contain NaN or inf")
         self.P = np.ascontiguousarray(P)
         self.n_cameras = P.shape[0]
-
-    def _lead(self, uv: np.ndarray) -> tuple[tuple[int, ...], int]:
-        lead = uv.shape[:-2]
-        if uv.shape[-2:] != (self.n_cameras, 2):
-            raise ValueError(f"triangulation: uv must be (..., {self.n_cameras}, 2), got {uv.shape}")
-        return lead, math.prod(lead)
 
     def solve(
         self, uv: np.ndarray, w: np.ndarray, depth: np.ndarray | None = None, check: bool = False
@@ -355,20 +331,6 @@ class Triangulator:
         X = np.asarray(X, dtype=float)
         flat = np.ascontiguousarray(X.reshape(-1, 3))
         return _project_kernel(self.P, flat).reshape(X.shape[:-1] + (self.n_cameras, 3))
-
-    def errors2(self, X: np.ndarray, uv: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Squared reprojection errors (..., C), px^2 (inf behind a camera or for NaN X), and depths."""
-        uv = np.asarray(uv, dtype=float)
-        lead, n = self._lead(uv)
-        e2, z = _errors_kernel(
-            self.P, _f64(X, lead + (3,)).reshape(n, 3), np.ascontiguousarray(uv).reshape(n, self.n_cameras, 2)
-        )
-        return e2.reshape(lead + (self.n_cameras,)), z.reshape(lead + (self.n_cameras,))
-
-    def errors(self, X: np.ndarray, uv: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Reprojection errors (..., C) in pixels (inf behind a camera) and depths (..., C)."""
-        e2, z = self.errors2(X, uv)
-        return np.sqrt(e2), z
 
     def robust(
         self,
@@ -418,18 +380,6 @@ class Triangulator:
             _f64(nan if prior_scale is None else prior_scale, (M,)),
         )
         return TriangulationResult(X, inl, err, nv)
-
-
-def project_points(P: np.ndarray, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Project points X (..., 3) into every camera of P (C, 3, 4).
-
-    Returns ideal pixels (..., C, 2) (NaN on or behind the image plane) and the homogeneous
-    third coordinate (..., C) (the depth in metres for ``K [R | t]`` with ``K[2,2] = 1``).
-    """
-    h = Triangulator(P).project(X)
-    z = h[..., 2]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return h[..., :2] / np.where(z > 0, z, np.nan)[..., None], z
 
 
 def triangulate_dlt(P: np.ndarray, uv: np.ndarray, w: np.ndarray | None = None) -> np.ndarray:
