@@ -201,7 +201,8 @@ def load_model(model_file: str | os.PathLike | None = None) -> tuple[bytes, str]
         path = Path(model_file).expanduser()
         name = str(path)
         if not path.is_file():
-            raise MoveNetModelError(f"MoveNet model file {path} does not exist")
+            what = "is not a file" if path.exists() else "does not exist"
+            raise MoveNetModelError(f"MoveNet model file {path} {what}")
         try:
             data = path.read_bytes()
         except OSError as exc:
