@@ -35,6 +35,47 @@ def steady_timer(node: Any, period: float, fn: Callable, on_error: Callable[[Bas
     return node.create_timer(period, guarded(fn, on_error), clock=Clock(clock_type=ClockType.STEADY_TIME))
 
 
+def make_sync(n: int, callback: Callable, sync: Any, on_event: Callable) -> Any:
+    """The package's synchronizer over ``n`` inputs with a node's ``SyncParams``."""
+    from ros2_mvpose.ros.sync import ApproximateTimeSync
+
+    return ApproximateTimeSync(
+        n,
+        callback,
+        queue_size=sync.queue_size,
+        slop=sync.slop,
+        min_inputs=min_inputs(sync.min_cameras, n),
+        dead_after=sync.camera_timeout,
+        max_offset=sync.max_stamp_offset,
+        on_event=on_event,
+    )
+
+
+def locked(lock: Any, fn: Callable) -> Callable:
+    """``fn`` called with ``lock`` held."""
+
+    def call(*args):
+        with lock:
+            return fn(*args)
+
+    return call
+
+
+def internal_problem(exc: BaseException) -> Problem:
+    """The problem an unexpected exception in a callback is reported as."""
+    return Problem(None, f"internal:{type(exc).__name__}", f"unexpected {type(exc).__name__}: {exc}")
+
+
+def log_sync_event(node: Any, event: Any, names: Sequence[str], suffix: str = "") -> None:
+    """Log a ``ros2_mvpose.ros.sync.SyncEvent`` (the synchronizer reports each once): back in sync
+    as info, out of sync and resets as warnings."""
+    text = event.describe(names) + suffix
+    if event.kind == "in_sync":
+        node.get_logger().info(text)
+    else:
+        node.get_logger().warning(text)
+
+
 def guarded(fn: Callable, on_error: Callable[[BaseException], None]) -> Callable:
     """``fn`` that never raises: an exception goes to ``on_error`` (no message ends a node)."""
 

@@ -32,6 +32,9 @@ from ros2_mvpose.nodes.common import (
     CameraInputs,
     add_latency,
     guarded,
+    internal_problem,
+    log_sync_event,
+    make_sync,
     min_inputs,
     steady_timer,
 )
@@ -144,16 +147,7 @@ class DetectorNode(Node):
             )
             self.sync_impl = "message_filters.ApproximateTimeSynchronizer"
         else:
-            self.sync = ApproximateTimeSync(
-                n,
-                self._on_set,
-                queue_size=sp.queue_size,
-                slop=sp.slop,
-                min_inputs=self.min_cameras,
-                dead_after=sp.camera_timeout,
-                max_offset=sp.max_stamp_offset,
-                on_event=guarded(self._on_sync_event, on_error),
-            )
+            self.sync = make_sync(n, self._on_set, sp, guarded(self._on_sync_event, on_error))
             self.sync_impl = "ros2_mvpose.ros.sync.ApproximateTimeSync"
             raw = bool(p.raw_images)
             cb = guarded(self._on_serialized if raw else self._on_image_msg, on_error)
@@ -201,18 +195,13 @@ class DetectorNode(Node):
 
     def _on_sync_event(self, ev: SyncEvent) -> None:
         """A camera out of / back in sync, or every camera's stamps jumped back: logged once."""
-        if ev.kind == "in_sync":
-            self.get_logger().info(ev.describe(self.camera_names))
-        else:
-            self.get_logger().warning(ev.describe(self.camera_names))
+        log_sync_event(self, ev, self.camera_names)
 
     def _on_set(self, msgs: list, stamp: float) -> None:
         self.worker.submit(_SetItem(list(msgs), stamp, time.monotonic()))
 
     def _on_internal_error(self, exc: BaseException) -> None:
-        self.inputs.report(
-            Problem(None, f"internal:{type(exc).__name__}", f"unexpected {type(exc).__name__}: {exc}")
-        )
+        self.inputs.report(internal_problem(exc))
 
     # -------------------------------------------------------------- worker thread
     def _process_set(self, item: _SetItem) -> None:

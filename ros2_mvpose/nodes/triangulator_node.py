@@ -34,7 +34,10 @@ from ros2_mvpose.nodes.common import (
     CameraInputs,
     add_latency,
     guarded,
-    min_inputs,
+    internal_problem,
+    locked,
+    log_sync_event,
+    make_sync,
     steady_timer,
 )
 from ros2_mvpose.nodes.params import TRIANGULATOR_GROUPS, parameters
@@ -44,8 +47,7 @@ from ros2_mvpose.ros.node_utils import stamp_to_sec
 from ros2_mvpose.ros.params import declare_parameters, from_values
 from ros2_mvpose.ros.pointcloud import skeletons_to_cloud
 from ros2_mvpose.ros.qos import result_qos, sensor_qos
-from ros2_mvpose.ros.sync import ApproximateTimeSync, SyncEvent
-from ros2_mvpose.stages.problems import Problem
+from ros2_mvpose.ros.sync import SyncEvent
 from ros2_mvpose.stages.triangulation import TriangulationStage
 
 NODE_NAME = "triangulator_node"
@@ -81,16 +83,7 @@ class TriangulatorNode(Node):
         self.frame_ids = self.stage.frame_ids
         self.inputs = CameraInputs(self, self.names, self.keypoint_topics, PointCloud2, sp, rp)
         self.info_inputs = CameraInputs(self, self.names, self.camera_info_topics, CameraInfo, None, rp)
-        self._sync = ApproximateTimeSync(
-            n,
-            self._on_set,
-            queue_size=sp.queue_size,
-            slop=sp.slop,
-            min_inputs=min_inputs(sp.min_cameras, n),
-            dead_after=sp.camera_timeout,
-            max_offset=sp.max_stamp_offset,
-            on_event=guarded(self._on_sync_event, self._on_internal_error),
-        )
+        self._sync = make_sync(n, self._on_set, sp, guarded(self._on_sync_event, self._on_internal_error))
         self._markers = SkeletonMarkerPublisher(
             self.world_frame,
             joint_radius=p.joint_radius,
@@ -111,8 +104,8 @@ class TriangulatorNode(Node):
         # one lock: keypoints also come from detector worker threads (nodes.inprocess)
         self._lock = threading.RLock()
         self._closed = False
-        on_kp = guarded(self._locked(self._on_keypoints), self._on_internal_error)
-        on_info = guarded(self._locked(self._on_camera_info), self._on_internal_error)
+        on_kp = guarded(locked(self._lock, self._on_keypoints), self._on_internal_error)
+        on_info = guarded(locked(self._lock, self._on_camera_info), self._on_internal_error)
         self._subs = [
             self.create_subscription(
                 PointCloud2, t, lambda m, i=i: on_kp(i, m), sensor_qos(max(10, sp.queue_size))
@@ -129,9 +122,9 @@ class TriangulatorNode(Node):
         self._latency = {key: diag.LatencyStats(maxlen=500) for key in LATENCY_STAGES}
         on_error = self._on_internal_error
         self._steady_timers = [
-            steady_timer(self, min(0.05, sp.camera_timeout / 4), self._locked(self._tick), on_error),
+            steady_timer(self, min(0.05, sp.camera_timeout / 4), locked(self._lock, self._tick), on_error),
             steady_timer(self, TOPIC_CHECK_PERIOD, self._check_types, on_error),
-            steady_timer(self, rp.diagnostics_period, self._locked(self.publish_diagnostics), on_error),
+            steady_timer(self, rp.diagnostics_period, locked(self._lock, self.publish_diagnostics), on_error),
         ]
         self._publish_cameras()
         ready = [name for i, name in enumerate(self.names) if self.stage.cameras[i] is not None]
@@ -141,13 +134,6 @@ class TriangulatorNode(Node):
         )
 
     # ------------------------------------------------------------------ callbacks
-    def _locked(self, fn):
-        def call(*args):
-            with self._lock:
-                return fn(*args)
-
-        return call
-
     def take_local_inputs(self, indices) -> None:
         """Stop subscribing to the keypoint topics of cameras ``indices``: their keypoints come
         from :meth:`add_local_keypoints` (a detector in this process, ``nodes.inprocess``)."""
@@ -168,41 +154,29 @@ class TriangulatorNode(Node):
         except Exception as exc:  # noqa: BLE001 - a bad set must not stop the detector either
             self._on_internal_error(exc)
 
-    def _report(self, problems: list[Problem], inputs: CameraInputs, what: str) -> None:
+    def _report(self, problems: list, inputs: CameraInputs, what: str) -> None:
         for problem in problems:
             kind = problem.key.split(":", 1)[0]
             self.stats[kind] = self.stats.get(kind, 0) + 1
             inputs.report(problem, what, warn=kind == "no_intrinsics")
 
     def _on_internal_error(self, exc: BaseException) -> None:
-        self._report(
-            [Problem(None, f"internal:{type(exc).__name__}", f"unexpected {type(exc).__name__}: {exc}")],
-            self.inputs,
-            "",
-        )
+        self._report([internal_problem(exc)], self.inputs, "")
 
     def _on_keypoints(self, index: int, msg: PointCloud2) -> None:
         self.inputs.received(index)
         self._sync.add(index, msg, stamp_to_sec(msg.header.stamp), time.monotonic())
 
     def _on_sync_event(self, ev: SyncEvent) -> None:
-        """A camera out of / back in sync (logged once), or every camera's stamps jumped back."""
+        """A camera out of / back in sync (logged once), or every camera's stamps went back in time
+        (a bag replayed again, a clock reset): the synchronizer restarted, tracking starts over."""
+        log_sync_event(self, ev, self.names, "; tracking reset" if ev.kind == "reset" else "")
         if ev.kind == "reset":
-            self._time_jumped_back(ev)
-        elif ev.kind == "out_of_sync":
-            self.get_logger().warning(ev.describe(self.names))
-        else:
-            self.get_logger().info(ev.describe(self.names))
-
-    def _time_jumped_back(self, ev: SyncEvent) -> None:
-        """Every camera's stamps went back in time (a bag replayed again, a clock reset): the
-        synchronizer restarted; tracking starts over too."""
-        self.get_logger().warning(ev.describe(self.names) + "; tracking reset")
-        self.stats["time_jumps"] += 1
-        self.stage.reset()
-        arr = self._markers.clear(self._header())
-        if arr.markers:
-            self.pub_markers.publish(arr)
+            self.stats["time_jumps"] += 1
+            self.stage.reset()
+            arr = self._markers.clear(self._header())
+            if arr.markers:
+                self.pub_markers.publish(arr)
 
     def _on_camera_info(self, index: int, info: CameraInfo) -> None:
         self.info_inputs.received(index)
@@ -245,13 +219,8 @@ class TriangulatorNode(Node):
         t2 = time.perf_counter()
         self.stats["published"] += 1
         now = self.get_clock().now().nanoseconds * 1e-9
-        for key, dt in (
-            ("decode", res.timings["decode"]),
-            ("reconstruct", res.timings["reconstruct"]),
-            ("publish", t2 - t1),
-            ("total", t2 - t0),
-            ("since_stamp", now - stamp),
-        ):
+        durations = (res.timings["decode"], res.timings["reconstruct"], t2 - t1, t2 - t0, now - stamp)
+        for key, dt in zip(LATENCY_STAGES, durations):
             self._latency[key].add(dt)
 
     def _header(self, stamp=None) -> Header:
@@ -304,10 +273,6 @@ class TriangulatorNode(Node):
     def intrinsics_source(self, index: int) -> str:
         """Where camera ``index``'s intrinsics come from: ``camera_info``, ``rig`` or ``none``."""
         return self.stage.intrinsics_source(index)
-
-    def latency_summary(self) -> dict[str, float]:
-        """Median of each stage's recent durations, seconds (``since_stamp``: node clock - set stamp)."""
-        return {k: v.summary_ms()["median"] * 1e-3 for k, v in self._latency.items() if v.summary_ms()["n"]}
 
     def destroy_node(self) -> None:
         with self._lock:  # a detector's worker in this process may be handing over a set
