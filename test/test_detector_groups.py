@@ -250,7 +250,7 @@ def test_two_detector_processes_feed_one_triangulator(ros_context, tmp_path):
                             text=True)
     tri = TriangulatorNode(context=ros_context, parameter_overrides=[
         Parameter("rig_file", value=str(rig_file)), Parameter("diagnostics_period", value=0.0),
-        Parameter("min_cameras", value=5), Parameter("dead_after", value=30.0)])
+        Parameter("min_cameras", value=5), Parameter("camera_timeout", value=30.0)])
     io = rclpy.create_node("groups_io", context=ros_context)
     rel = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
     pubs = [io.create_publisher(Image, c.image_topic, rel) for c in rig.cameras]
