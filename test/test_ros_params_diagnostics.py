@@ -92,3 +92,38 @@ def test_latency_stats():
     assert out["max"] == pytest.approx(100.0) and out["n"] == 100
     s.add(1.0)  # bounded: the oldest value goes
     assert s.summary_ms()["n"] == 100
+
+
+def test_unknown_and_renamed_parameters_are_named_not_ignored_silently(capfd):
+    rclpy = pytest.importorskip("rclpy")
+    from rclpy.node import Node
+    from rclpy.parameter import Parameter
+
+    from ros2_mvpose.ros.params import declare_parameters
+
+    ctx = rclpy.Context()
+    rclpy.init(context=ctx, domain_id=98)
+    try:
+        node = Node(
+            "params_unknown",
+            context=ctx,
+            parameter_overrides=[
+                Parameter("dead_after", value=0.5),
+                Parameter("slpo", value=0.1),
+                Parameter("world_frame", value="w"),
+                Parameter("tick_period", value=0.05),
+            ],
+        )
+        values = declare_parameters(node, TABLE, known=["world_frame"])  # the other node's: no warning
+        assert values["slop"] == 0.05
+        node.destroy_node()
+    finally:
+        rclpy.shutdown(context=ctx)
+    err = capfd.readouterr().err
+    assert (
+        "parameter 'dead_after' is not a parameter of this node and is ignored; it is now 'camera_timeout'"
+        in err
+    )
+    assert "parameter 'slpo' is not a parameter of this node and is ignored" in err
+    assert "'tick_period' is not a parameter of this node and is ignored; it is no longer needed" in err
+    assert "world_frame" not in err

@@ -38,7 +38,7 @@ from ros2_mvpose.nodes.common import (
     min_inputs,
     steady_timer,
 )
-from ros2_mvpose.nodes.params import DETECTOR_GROUPS, parameters
+from ros2_mvpose.nodes.params import DETECTOR_GROUPS, all_parameter_names, parameters
 from ros2_mvpose.ros import diagnostics as diag
 from ros2_mvpose.ros.image_cdr import parse_compressed_image_cdr, parse_image_cdr
 from ros2_mvpose.ros.image_conversion import bgr_to_image_msg, cv_bridge_status
@@ -82,7 +82,7 @@ class DetectorNode(Node):
 
     def __init__(self, backend: Any = None, node_name: str = NODE_NAME, **kwargs):
         super().__init__(node_name, **kwargs)
-        values = declare_parameters(self, PARAMETERS)
+        values = declare_parameters(self, PARAMETERS, known=all_parameter_names())
         p, bp, sp, rp = (from_values(g, values, prefix) for g, prefix in DETECTOR_GROUPS)
         self.params = values
         sp.validate()

@@ -247,6 +247,11 @@ TRIANGULATOR_GROUPS = (
 NODE_GROUPS = {"detector_node": DETECTOR_GROUPS, "triangulator_node": TRIANGULATOR_GROUPS}
 
 
+def all_parameter_names() -> set[str]:
+    """Every parameter name of the package's nodes (settings given to both nodes at once)."""
+    return {s.name for node in NODE_GROUPS for s in parameters(node)}
+
+
 def parameters(node: str) -> tuple[ParamSpec, ...]:
     """Every parameter ``node`` (``detector_node`` / ``triangulator_node``) declares, in order."""
     return tuple(s for group, prefix in NODE_GROUPS[node] for s in specs_of(group, prefix))

@@ -40,7 +40,7 @@ from ros2_mvpose.nodes.common import (
     make_sync,
     steady_timer,
 )
-from ros2_mvpose.nodes.params import TRIANGULATOR_GROUPS, parameters
+from ros2_mvpose.nodes.params import TRIANGULATOR_GROUPS, all_parameter_names, parameters
 from ros2_mvpose.ros import diagnostics as diag
 from ros2_mvpose.ros.markers import SkeletonMarkerPublisher, camera_frustum_markers
 from ros2_mvpose.ros.node_utils import stamp_to_sec
@@ -71,7 +71,7 @@ class TriangulatorNode(Node):
 
     def __init__(self, node_name: str = NODE_NAME, **kwargs):
         super().__init__(node_name, **kwargs)
-        values = declare_parameters(self, PARAMETERS)
+        values = declare_parameters(self, PARAMETERS, known=all_parameter_names())
         p, sp, rp, recon = (from_values(g, values, prefix) for g, prefix in TRIANGULATOR_GROUPS)
         sp.validate()
         rig, self.rig_path, self.keypoint_topics, self.camera_info_topics = p.inputs()

@@ -10,7 +10,7 @@ checks): see ``PARAMETERS`` in ``ros2_mvpose.nodes.detector_node``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, NamedTuple
 
 
@@ -61,7 +61,9 @@ def _rclpy_type(type_name: str):
     }[type_name]
 
 
-def declare_parameters(node, table: Sequence[Sequence], read_only: bool = True) -> dict[str, Any]:
+def declare_parameters(
+    node, table: Sequence[Sequence], read_only: bool = True, known: Iterable[str] = ()
+) -> dict[str, Any]:
     """Declare every parameter of ``table`` on ``node`` and return ``{name: value}``.
 
     Each parameter gets a ``ParameterDescriptor`` with its description and type. Empty-list
@@ -97,7 +99,26 @@ def declare_parameters(node, table: Sequence[Sequence], read_only: bool = True) 
         elif spec.type.endswith("_array"):
             value = list(value)
         values[spec.name] = value
+    unknown_overrides(node, table, known)
     return values
+
+
+#: former parameter names -> the name that replaced them (None: no longer needed)
+RENAMED = {"dead_after": "camera_timeout", "tick_period": None}
+
+
+def unknown_overrides(node, table: Sequence[Sequence], known: Iterable[str] = ()) -> list[str]:
+    """Warn about parameters set for ``node`` (parameters file, ``-p``, overrides) that neither it
+    declares nor are in ``known`` (e.g. the other node's, set for both): a misspelt or renamed
+    setting would otherwise be ignored silently. Returns their names."""
+    declared = {s.name for s in as_specs(table)} | {"use_sim_time"} | set(known)
+    given = getattr(node, "_parameter_overrides", {}) or {}
+    unknown = sorted(n for n in given if n not in declared and not n.startswith("qos_overrides."))
+    for name in unknown:
+        new = RENAMED.get(name, "")
+        hint = f"; it is now {new!r}" if new else ("; it is no longer needed" if name in RENAMED else "")
+        node.get_logger().warning(f"parameter {name!r} is not a parameter of this node and is ignored{hint}")
+    return unknown
 
 
 # ------------------------------------------------------------------ dataclass parameter groups
