@@ -261,6 +261,7 @@ def test_two_detector_processes_feed_one_triangulator(ros_context, tmp_path):
         kp_topics = tri.keypoint_topics
         ok = ros_helpers.spin_until(ex, lambda: proc.poll() is not None or (
             all(p.get_subscription_count() for p in pubs)
+            and tri.pub_points.get_subscription_count()
             and all(io.count_publishers(t) == 1 for t in kp_topics)), timeout=60.0)
         assert ok and proc.poll() is None, f"detectors not up: {_output(proc)}"
         # two detector nodes, each publishing exactly its group's keypoint topics
