@@ -50,6 +50,7 @@ __all__ = ["Reconstructor"]
 
 J = NUM_JOINTS
 _NO_PRED = np.zeros((0, J, 3))
+_F64 = np.dtype(np.float64)
 
 
 def _by_id(p: Skeleton3D) -> int:
@@ -299,7 +300,7 @@ class Reconstructor:
         for c, kp in enumerate(keypoints2d):
             if kp is None:
                 continue
-            if type(kp) is np.ndarray and kp.dtype == np.float64:
+            if type(kp) is np.ndarray and kp.dtype is _F64:
                 a = kp
             else:
                 try:

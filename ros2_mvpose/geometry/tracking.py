@@ -157,10 +157,11 @@ def _predict(last: np.ndarray, vel: np.ndarray, stamps: np.ndarray, stamp: float
 
 
 @njit(cache=True, error_model="numpy")
-def _velocities(new: np.ndarray, last: np.ndarray, vel: np.ndarray, dts: np.ndarray) -> np.ndarray:
+def _velocities(new: np.ndarray, last: np.ndarray, vel: np.ndarray, stamps: np.ndarray, stamp: float
+                ) -> np.ndarray:
     """Centroid velocities (T, 3) m/s smoothed by an EMA of 0.5: mean displacement over the joints
-    known in both ``new`` and ``last`` (T, 17, 3) divided by ``dts`` (T,) seconds; ``vel`` (T,
-    3) where no joint is shared or dt <= 0."""
+    known in both ``new`` and ``last`` (T, 17, 3) divided by ``stamp - stamps`` (T,) seconds;
+    ``vel`` (T, 3) where no joint is shared or dt <= 0."""
     out = vel.copy()
     for k in range(new.shape[0]):
         sx = sy = sz = 0.0
@@ -172,8 +173,9 @@ def _velocities(new: np.ndarray, last: np.ndarray, vel: np.ndarray, dts: np.ndar
                 sy += new[k, j, 1] - last[k, j, 1]
                 sz += new[k, j, 2] - last[k, j, 2]
                 n += 1
-        if n and dts[k] > 0:
-            q = n * dts[k]
+        dt = stamp - stamps[k]
+        if n and dt > 0:
+            q = n * dt
             out[k, 0] = 0.5 * vel[k, 0] + 0.5 * (sx / q)
             out[k, 1] = 0.5 * vel[k, 1] + 0.5 * (sy / q)
             out[k, 2] = 0.5 * vel[k, 2] + 0.5 * (sz / q)
@@ -307,10 +309,10 @@ class Tracker:
             # (a copy: the tracks' state must not alias the caller's array)
             if rows is self._index:
                 new = poses.copy()
-                vel = _velocities(new, self._last, self._vel, stamp - self._stamps)
+                vel = _velocities(new, self._last, self._vel, self._stamps, stamp)
             else:
                 new = poses[cols]
-                vel = _velocities(new, self._last[rows], self._vel[rows], stamp - self._stamps[rows])
+                vel = _velocities(new, self._last[rows], self._vel[rows], self._stamps[rows], stamp)
             n_init = self.n_init
             strong_l = None if strong is None else np.asarray(strong, dtype=bool).tolist()
             for k, (r, c) in enumerate(zip(rows.tolist(), cols.tolist(), strict=True)):
@@ -336,8 +338,8 @@ class Tracker:
             ]
         # Births.
         warm_up = self._frames < self.n_init
-        taken = set(cols.tolist())
-        for i in range(N):
+        taken = set(cols.tolist()) if cols.size < N else ()
+        for i in range(N) if cols.size < N else ():
             if i in taken:
                 continue
             changed = True
