@@ -29,6 +29,7 @@ from sensor_msgs.msg import CameraInfo, PointCloud2
 from std_msgs.msg import Header
 from visualization_msgs.msg import MarkerArray
 
+from ros2_mvpose.geometry.warmup import warm_up_geometry
 from ros2_mvpose.nodes.common import (
     TOPIC_CHECK_PERIOD,
     CameraInputs,
@@ -81,6 +82,8 @@ class TriangulatorNode(Node):
         self.names = [c.name for c in rig.cameras]
         self.stage = TriangulationStage(rig.cameras, recon, check_frame_id=p.check_frame_id)
         self.frame_ids = self.stage.frame_ids
+        if (took := warm_up_geometry()) > 2.0:  # compile/load the numba kernels before any message
+            self.get_logger().info(f"geometry kernels compiled in {took:.0f} s (once per install)")
         self.inputs = CameraInputs(self, self.names, self.keypoint_topics, PointCloud2, sp, rp)
         self.info_inputs = CameraInputs(self, self.names, self.camera_info_topics, CameraInfo, None, rp)
         self._sync = make_sync(n, self._on_set, sp, guarded(self._on_sync_event, self._on_internal_error))
