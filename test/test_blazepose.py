@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import textwrap
-import urllib.request
 from pathlib import Path
 
 import numpy as np
 import pytest
+from no_network import SUBPROCESS_PRELUDE, block_network
 
 from ros2_mvpose.skeleton import COCO17_FLIP_INDEX, COCO17_NAMES, NUM_JOINTS
 
@@ -214,16 +213,7 @@ def test_odd_size_canvas_and_grayscale(backend, seed_predictions):
 # --- no network ----------------------------------------------------------------------------------
 
 def test_runs_with_networking_disabled_in_process(monkeypatch):
-    attempts: list[str] = []
-
-    def refuse(*args, **kwargs):
-        attempts.append(repr(args[:2]))
-        raise OSError("network disabled by test")
-
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
-    monkeypatch.setattr(socket, "create_connection", refuse)
-    monkeypatch.setattr(urllib.request, "urlopen", refuse)
+    attempts = block_network(monkeypatch)
     img = seed_images()[0] if SEED_IMAGES.is_dir() else np.zeros((256, 256, 3), np.uint8)
     b, reason = sel.select_backend("blazepose", num_workers=1)
     try:
@@ -236,17 +226,7 @@ def test_runs_with_networking_disabled_in_process(monkeypatch):
         assert out[0].shape[0] == 1
 
 
-_SUBPROCESS = textwrap.dedent("""
-    import json, socket, sys, urllib.request
-    attempts = []
-    def refuse(*a, **k):
-        attempts.append(repr(a[:2]))
-        raise OSError("network disabled")
-    socket.socket.connect = refuse
-    socket.socket.connect_ex = refuse
-    socket.create_connection = refuse
-    socket.getaddrinfo = refuse
-    urllib.request.urlopen = refuse
+_SUBPROCESS = SUBPROCESS_PRELUDE + textwrap.dedent("""
     import numpy as np, cv2
     from ros2_mvpose.pose2d.select import select_backend
     backend, reason = select_backend("blazepose", num_workers=1)

@@ -13,11 +13,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import socket
 import subprocess
 import sys
 import textwrap
-import urllib.request
 import zipfile
 from pathlib import Path
 
@@ -25,6 +23,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from no_network import SUBPROCESS_PRELUDE, block_network
 
 pytest.importorskip("ai_edge_litert",
                     reason="ai-edge-litert not installed (scripts/requirements-movenet.txt)")
@@ -54,20 +53,6 @@ MULTI_MPJPE_MAX_MM = 30.0
 SINGLE_MPJPE_MAX_MM = 32.0
 
 
-def _block_network(monkeypatch) -> list[str]:
-    attempts: list[str] = []
-
-    def refuse(*args, **kwargs):
-        attempts.append(repr(args[:2]))
-        raise OSError("network disabled by test")
-
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
-    monkeypatch.setattr(socket, "create_connection", refuse)
-    monkeypatch.setattr(urllib.request, "urlopen", refuse)
-    return attempts
-
-
 # --- the sample bags through `mvpose demo` with the default MoveNet backend ---------------------
 
 def _demo(bag: str, out: Path, monkeypatch) -> tuple[dict, dict[int, set[int]], int]:
@@ -81,7 +66,7 @@ def _demo(bag: str, out: Path, monkeypatch) -> tuple[dict, dict[int, set[int]], 
     from ros2_mvpose.io.rosbag_io import read_bag, stamp_to_ns
     from ros2_mvpose.ros.pointcloud import cloud_to_skeletons
 
-    attempts = _block_network(monkeypatch)
+    attempts = block_network(monkeypatch)
     # the default backend: "auto" picks MoveNet when no HigherHRNet checkpoint is installed
     backend = "auto" if sel.default_checkpoint_path() is None else "movenet"
     rc = main(["demo", "--sample", str(SAMPLE), "--bag", bag, "--out", str(out), "--backend", backend])
@@ -359,17 +344,7 @@ def test_auto_without_checkpoint_picks_movenet_and_says_why(tmp_path, monkeypatc
         sel.select_backend("movenet", flip_test=True)
 
 
-_SUBPROCESS = textwrap.dedent("""
-    import json, socket, sys, urllib.request
-    attempts = []
-    def refuse(*a, **k):
-        attempts.append(repr(a[:2]))
-        raise OSError("network disabled")
-    socket.socket.connect = refuse
-    socket.socket.connect_ex = refuse
-    socket.create_connection = refuse
-    socket.getaddrinfo = refuse
-    urllib.request.urlopen = refuse
+_SUBPROCESS = SUBPROCESS_PRELUDE + textwrap.dedent("""
     import numpy as np
     from ros2_mvpose.pose2d.select import select_backend
     backend, reason = select_backend("movenet", num_workers=1)
