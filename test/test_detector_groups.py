@@ -220,6 +220,7 @@ def _sample_sets(rig):
 @pytest.mark.slow
 def test_two_detector_processes_feed_one_triangulator(ros_context, tmp_path):
     pytest.importorskip("mediapipe", reason="mediapipe not installed (scripts/requirements-blazepose.txt)")
+    from rclpy.node import NodeNameNonExistentError
     from rclpy.qos import QoSProfile, ReliabilityPolicy
     from sensor_msgs.msg import Image, PointCloud2
 
@@ -264,11 +265,20 @@ def test_two_detector_processes_feed_one_triangulator(ros_context, tmp_path):
             and tri.pub_points.get_subscription_count()
             and all(io.count_publishers(t) == 1 for t in kp_topics)), timeout=60.0)
         assert ok and proc.poll() is None, f"detectors not up: {_output(proc)}"
-        # two detector nodes, each publishing exactly its group's keypoint topics
-        served = {}
-        for name in ("detector_node_0", "detector_node_1"):
-            topics = {t for t, _ in io.get_publisher_names_and_types_by_node(name, "/") if t.startswith(ns)}
-            served[name] = sorted(topics)
+        # two detector nodes, each publishing exactly its group's keypoint topics. A node's own
+        # graph entry can be discovered after its publishers' endpoints: wait until both are.
+        served: dict = {}
+
+        def both_nodes_known() -> bool:
+            try:
+                for name in ("detector_node_0", "detector_node_1"):
+                    pubs_of = io.get_publisher_names_and_types_by_node(name, "/")
+                    served[name] = sorted({t for t, _ in pubs_of if t.startswith(ns)})
+            except NodeNameNonExistentError:
+                return False
+            return sum(len(v) for v in served.values()) >= len(kp_topics)
+
+        ros_helpers.spin_until(ex, both_nodes_known, timeout=20.0)
         assert served == {"detector_node_0": kp_topics[:2], "detector_node_1": kp_topics[2:]}, served
         assert "detector_node" not in {n for n, _ in io.get_node_names_and_namespaces()}
 
