@@ -66,3 +66,5 @@ def test_warm_up_compiles_every_kernel_a_reconstruction_uses(tmp_path):
     assert not new, f"kernels compiled after the warm-up (name: before, after signatures): {new}"
     ran = [k for k, n in res["before"].items() if n > 0]
     assert len(ran) >= 5, f"the warm-up compiled almost nothing: {ran}"
+    for kernel in ("triangulation._ray_kernel", "anatomy._reject", "triangulation._robust_kernel"):
+        assert res["before"].get(kernel, 0) > 0, f"the warm-up did not run {kernel}: {ran}"

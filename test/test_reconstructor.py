@@ -346,18 +346,21 @@ def test_input_forms_and_ignored_detections_give_the_same_people():
     assert n_seen > 60  # the people were reported (two from the first frame set on)
 
 
-def test_output_invariants_on_random_frame_sets():
+@pytest.mark.parametrize("single_view_distance", [0.0, 0.2])
+def test_output_invariants_on_random_frame_sets(single_view_distance):
     """Property over random frame sets (1-4 people, 2-6 cameras, random lens distortion, noise,
     outliers, missing joints and cameras): never an error; a joint is NaN exactly where it has
-    no supporting view, otherwise it has >= min_views views, a finite error and a score in
-    (0, 1]; ids are unique; no person has fewer than min_joints joints."""
+    no supporting view, otherwise it has >= min_views views (or exactly one view, on whose ray
+    it lies to within 0.5 px, when single-view joints of tracked people are on), a finite error
+    and a score in (0, 1]; ids are unique; no person has fewer than min_joints joints."""
     rng = np.random.default_rng(99)
+    n_single = 0
     for trial in range(12):
         n_cams = int(rng.integers(2, 7))
         dist = tuple(rng.uniform(-1, 1, 5) * [0.2, 0.05, 0.002, 0.002, 0.01]) if trial % 2 else None
         cams = ring_rig(n_cams, jitter=0.1, seed=trial, distortion=dist)
         seq = walking_people(int(rng.integers(1, 5)), 6, seed=trial)
-        rec = Reconstructor(cams, min_views=2 + trial % 2)
+        rec = Reconstructor(cams, min_views=2 + trial % 2, single_view_distance=single_view_distance)
         for f in range(6):
             views, _ = render_views(cams, seq.joints[f], rng=rng, noise_px=float(rng.uniform(0, 4)),
                                     outlier_rate=float(rng.uniform(0, 0.3)))
@@ -372,7 +375,47 @@ def test_output_invariants_on_random_frame_sets():
                 ok = np.isfinite(p.joints).all(-1)
                 assert ok.sum() >= rec.min_joints
                 np.testing.assert_array_equal(ok, p.n_views > 0)
-                assert (p.n_views[ok] >= rec.min_views).all() and (p.n_views <= n_cams).all()
+                single = p.n_views == 1
+                n_single += int(single.sum())
+                assert (single[ok] | (p.n_views[ok] >= rec.min_views)).all() and (p.n_views <= n_cams).all()
+                assert (p.reprojection_error[single] < 0.5).all()
                 err = p.reprojection_error
                 assert np.isfinite(err[ok]).all() and np.isnan(err[~ok]).all()
                 assert ((p.scores[ok] > 0) & (p.scores[ok] <= 1)).all() and (p.scores[~ok] == 0).all()
+    assert (n_single > 0) == (single_view_distance > 0), n_single  # (with min_views 2, one view
+    # joints exist only when placed from a track)
+
+
+def test_tracked_joint_seen_by_one_view_lies_on_its_ray_near_the_truth():
+    """A tracked person's wrist seen by one camera only is placed on that camera's ray near the
+    track's prediction (n_views 1, close to the truth); an untracked person's, a wrong detection
+    far from the prediction, or the option turned off leave it undefined."""
+    cams = ring_rig(5, distortion=(-0.2, 0.05, 0.001, -0.001, 0.0), seed=3)
+    seq = walking_people(1, 12, seed=3)
+    wrist = 9
+
+    def frame(f, rec, shift_px=0.0, rng=None):
+        views, _ = render_views(cams, seq.joints[f], rng=rng if rng is not None else f, noise_px=0.5)
+        for c in range(1, 5):
+            views[c][:, wrist, 2] = 0.0  # only camera 0 sees the wrist...
+        views[0][:, wrist, :2] += shift_px  # ...possibly somewhere wrong
+        return rec.update(views, seq.stamps[f])
+
+    for distance, shift, expect in ((0.2, 0.0, True), (0.2, 150.0, False), (0.0, 0.0, False)):
+        rec = Reconstructor(cams, single_view_distance=distance)
+        for f in range(8):  # tracked, wrist seen by all cameras
+            views, _ = render_views(cams, seq.joints[f], rng=f, noise_px=0.5)
+            people = rec.update(views, seq.stamps[f])
+        assert len(people) == 1 and people[0].n_views[wrist] == 5
+        for f in range(8, 12):
+            (p,) = frame(f, rec, shift)
+            if expect:
+                assert p.n_views[wrist] == 1 and p.reprojection_error[wrist] < 0.5
+                assert np.linalg.norm(p.joints[wrist] - seq.joints[f, 0, wrist]) < 0.05
+            else:
+                assert np.isnan(p.joints[wrist]).all() and p.n_views[wrist] == 0
+    # A joint the track never had (no prediction): the one-view wrist stays undefined.
+    rec = Reconstructor(cams)
+    for f in range(2):
+        for p in frame(f, rec):
+            assert np.isnan(p.joints[wrist]).all()

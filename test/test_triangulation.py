@@ -188,3 +188,50 @@ def test_large_batch_matches_small_batches():
         one = tri.robust(uv[m : m + 1], w[m : m + 1], 20.0)
         np.testing.assert_allclose(one.points[0], full.points[m], atol=1e-9, equal_nan=True)
         assert (one.inliers[0] == full.inliers[m]).all()
+
+
+def test_place_on_rays_uses_the_view_nearest_the_expected_position():
+    """An undefined point with an expectation goes on the ray of the view passing nearest it, at
+    the ray's point nearest it (never a point no view sees, never beyond ``max_distance``, never
+    behind the camera); defined points are untouched."""
+    cams, P, uv, w, X = scene(n_people=1, seed=7)
+    tri = Triangulator(P)
+    w = w.copy()
+    w[:4, 1:] = 0.0  # joints 0..3: one view only
+    w[4, :] = 0.0  # joint 4: no view
+    res = tri.robust(uv, w, 20.0)
+    before = res.points.copy()
+    assert np.isnan(res.points[:5]).all()
+    rng = np.random.default_rng(7)
+    offset = rng.normal(size=(len(X), 3))
+    offset *= 0.05 / np.linalg.norm(offset, axis=1, keepdims=True)  # 5 cm off the truth
+    expected = X + offset
+    expected[3] = np.nan  # joint 3: nothing expected
+    expected[2] = X[2] + 10 * offset[2]  # joint 2: expected 0.5 m away
+    placed = tri.place_on_rays(uv, w, expected, 0.2, res)
+    assert placed == 2
+    for j in (0, 1):  # on camera 0's ray through uv, and nearest the expectation
+        x = res.points[j]
+        h = P[0] @ np.append(x, 1.0)
+        np.testing.assert_allclose(h[:2] / h[2], uv[j, 0], atol=1e-6)
+        assert np.linalg.norm(x - expected[j]) <= 0.05 + 1e-9
+        assert np.linalg.norm(x - X[j]) <= 0.05 + 1e-9  # the truth is on the ray too
+        assert res.n_views[j] == 1 and res.inliers[j].tolist() == [True] + [False] * (P.shape[0] - 1)
+        assert res.errors[j, 0] == 0.0
+    assert np.isnan(res.points[2:5]).all() and (res.n_views[2:5] == 0).all() and not res.inliers[2:5].any()
+    np.testing.assert_array_equal(res.points[5:], before[5:])
+    # Several views: the one whose ray passes nearest wins; the others stay outliers.
+    w2 = np.zeros_like(w)
+    w2[0, :] = 1.0
+    uv2 = uv.copy()
+    uv2[0, 1:] += 40.0  # every view but camera 0 is off by 40 px (rays ~0.2 m away)
+    uv2[0, 0] += 2.0
+    res2 = tri.robust(uv2[:1], w2[:1], 1.0, min_views=len(P))  # forced undefined
+    assert tri.place_on_rays(uv2[:1], w2[:1], X[:1], 0.5, res2) == 1
+    assert res2.inliers[0].tolist() == [True] + [False] * (P.shape[0] - 1)
+    # Behind the camera: the ray's nearest point would be behind it, so nothing is placed.
+    centre = tri.centers[0]
+    behind = 2 * centre - X[:1]
+    res3 = tri.robust(uv[:1], np.eye(P.shape[0])[:1], 20.0)
+    assert tri.place_on_rays(uv[:1], np.eye(P.shape[0])[:1], behind, 10.0, res3) == 0
+    assert np.isnan(res3.points).all()

@@ -18,7 +18,7 @@ from numba import njit
 
 from ros2_mvpose.skeleton import NUM_JOINTS
 
-__all__ = ["BONES", "bone_lengths", "implausible_joints"]
+__all__ = ["BONES", "bone_lengths", "implausible_joints", "reject_implausible"]
 
 #: COCO-17 bones (a, b), a the proximal end: (typical length of a 1.7 m adult in metres,
 #: largest plausible ratio to it at the person's scale). The face "bones" come last.
@@ -122,3 +122,42 @@ def implausible_joints(joints: np.ndarray, n_views: np.ndarray, errors: np.ndarr
            np.ascontiguousarray(errors, dtype=np.float64), _BONES, _TYPICAL, _RATIO, _N_BODY,
            _MIN_SCALE_BONES, blame)
     return blame
+
+
+@njit(cache=True, error_model="numpy")
+def _reject(points, inliers, errors, n_views, bones, typical, max_ratio, n_body, min_bones):  # noqa: ANN001
+    """:func:`reject_implausible`, compiled."""
+    M, C = inliers.shape
+    N = M // NUM_JOINTS
+    X = points.reshape(N, NUM_JOINTS, 3)
+    nv = n_views.reshape(N, NUM_JOINTS)
+    e = np.full((N, NUM_JOINTS), np.nan)
+    for m in range(M):
+        if n_views[m] > 0:
+            s = 0.0
+            for c in range(C):
+                if inliers[m, c]:
+                    s += errors[m, c]
+            e[m // NUM_JOINTS, m % NUM_JOINTS] = s / n_views[m]
+    blame = np.zeros((N, NUM_JOINTS), dtype=np.bool_)
+    _blame(X, nv, e, bones, typical, max_ratio, n_body, min_bones, blame)
+    undefined = 0
+    for m in range(M):
+        if blame[m // NUM_JOINTS, m % NUM_JOINTS]:
+            points[m, :] = np.nan
+            inliers[m, :] = False
+            errors[m, :] = np.nan
+            n_views[m] = 0
+        undefined += n_views[m] == 0
+    return undefined
+
+
+def reject_implausible(
+    points: np.ndarray, inliers: np.ndarray, errors: np.ndarray, n_views: np.ndarray
+) -> int:
+    """:func:`implausible_joints` on a triangulation of N skeletons (M = N * 17 points,
+    person-major: ``points`` (M, 3), ``inliers`` (M, C) bool, ``errors`` (M, C) pixels,
+    ``n_views`` (M,) int64, as :class:`~ros2_mvpose.geometry.triangulation.TriangulationResult`
+    holds them; the joint error is the mean over its inlier views): the blamed joints become
+    undefined in place (NaN, no inliers, 0 views). Returns the number of undefined points."""
+    return int(_reject(points, inliers, errors, n_views, _BONES, _TYPICAL, _RATIO, _N_BODY, _MIN_SCALE_BONES))

@@ -14,10 +14,12 @@ One path for one to many people, batched over people, joints and cameras. Pipeli
 3. triangulate every joint of every person in one call of the confidence-weighted, RANSAC-backed
    DLT of :mod:`ros2_mvpose.geometry.triangulation` (tracked joints use the track's predicted
    depths as weights and its position as a RANSAC tie-breaker; joints with fewer than
-   ``min_views`` consistent views are NaN), then reproject the joints through each lens
-   (:func:`ros2_mvpose.geometry.camera.project_pixels`) for the errors in raw pixels; a joint
-   that makes a bone longer than any human's (:mod:`ros2_mvpose.geometry.anatomy`: views that
-   agree on the wrong point) is NaN too;
+   ``min_views`` consistent views are NaN); a joint that makes a bone longer than any human's
+   (:mod:`ros2_mvpose.geometry.anatomy`: views that agree on the wrong point) is NaN too; then
+   a tracked person's NaN joint that one view sees near the track's prediction is put on that
+   view's ray (``single_view_distance``) and checked again; finally the joints are reprojected
+   through each lens (:func:`ros2_mvpose.geometry.camera.project_pixels`) for the errors in raw
+   pixels;
 4. track people in 3D (:mod:`ros2_mvpose.geometry.tracking`): stable ids, birth/death
    hysteresis, optional One Euro smoothing.
 """
@@ -32,7 +34,7 @@ from typing import Any
 import numpy as np
 from numba import njit
 
-from ros2_mvpose.geometry.anatomy import implausible_joints
+from ros2_mvpose.geometry.anatomy import reject_implausible
 from ros2_mvpose.geometry.association import (
     assign_to_tracks,
     greedy_clusters,
@@ -109,6 +111,12 @@ class Reconstructor:
         d_cutoff: One Euro derivative cutoff, Hz. Default 1.0.
         use_track_prior: assign detections to live tracks before clustering (faster and more
             robust when people are tracked). Default True.
+        single_view_distance: a tracked person's joint that fewer than ``min_views`` views agree
+            on, but that one of its views sees within this distance (metres) of the track's
+            predicted joint, is placed on that view's ray at the point nearest the prediction
+            (``n_views`` 1): the view gives the direction, the track the depth. 0 turns this off
+            (such joints are NaN). Never used for untracked people or joints no view sees.
+            Default 0.2 m.
 
     Raises:
         ValueError: fewer than 2 cameras, coincident camera centres, invalid parameters.
@@ -136,6 +144,7 @@ class Reconstructor:
         beta: float = 0.5,
         d_cutoff: float = 1.0,
         use_track_prior: bool = True,
+        single_view_distance: float = 0.2,
     ) -> None:
         for name, v, lo in (("min_views", min_views, 2), ("min_joints", min_joints, 1),
                             ("min_common_joints", min_common_joints, 1),
@@ -157,6 +166,11 @@ class Reconstructor:
         self.max_people_per_view = int(max_people_per_view)
         self.min_common_joints = int(min_common_joints)
         self.use_track_prior = bool(use_track_prior)
+        self.single_view_distance = float(single_view_distance)
+        if not (self.single_view_distance >= 0.0 and math.isfinite(self.single_view_distance)):
+            raise ValueError(
+                f"Reconstructor: single_view_distance must be >= 0 metres, got {single_view_distance!r}"
+            )
         self._tracker = Tracker(
             max_distance=track_max_distance,
             n_init=n_init,
@@ -235,7 +249,7 @@ class Reconstructor:
         self._lens, self._Rt = stack_lenses(cams)
         self._distorted = np.array([c.has_distortion for c in cams])  # raw pixels are not ideal
         self._centers = centers_a
-        self._M_inv = np.linalg.inv(self._tri.P[:, :, :3])
+        self._M_inv = self._tri.M_inv
         self._focal = np.array(focal)
         diag_a = np.array(diag)
         self._thr = (
@@ -501,20 +515,18 @@ class Reconstructor:
         UV, RAW, W, depth, prior, scale = buf
         _person_views(uv, raw, w, row, cam, hints, pred, proj, self._focal, *buf)
         res = self._tri.robust(UV, W, self._thr, self.min_views, depth, True, prior, scale)
+        # A bone no human has: the joint to blame is left undefined (never moved).
+        undefined = reject_implausible(res.points, res.inliers, res.errors, res.n_views)
+        # Tracked joints that no views agree on (or that the anatomy check rejected), seen by one
+        # view near the track's prediction: on that view's ray, and checked again.
+        svd = self.single_view_distance
+        if undefined and svd > 0.0 and self._tri.place_on_rays(UV, W, prior, svd, res):
+            reject_implausible(res.points, res.inliers, res.errors, res.n_views)
         reproj = project_pixels(self._lens, self._Rt, res.points)
         joints = res.points.reshape(N, J, 3)
         scores, errors, nv, strong, keep = _person_stats(
             reproj, RAW, W, res.inliers, res.n_views, N, self.min_joints, self._strong_views
         )
-        # A bone no human has: the joint to blame is left undefined (never moved).
-        bad = implausible_joints(joints, nv, errors)
-        if np.count_nonzero(bad):
-            joints[bad] = np.nan
-            nv = np.where(bad, 0, nv)
-            errors[bad] = np.nan
-            scores[bad] = 0.0
-            keep = (nv > 0).sum(-1) >= self.min_joints
-            strong = nv.max(-1) >= self._strong_views
         if np.count_nonzero(keep) == N:
             return joints, scores, errors, nv, strong, keep
         return joints[keep], scores[keep], errors[keep], nv[keep], strong[keep], keep

@@ -17,7 +17,9 @@ MSAC-style by the score-weighted truncated squared reprojection error; an expect
 e.g. a tracked joint, counts like one more view), then its consensus set (views within
 ``threshold`` pixels) is refitted until stable. Without a depth estimate the fit is redone once
 with inverse-depth weights from the first fit. A point supported by fewer than ``min_views``
-consistent views is NaN: never a guess.
+consistent views is NaN: never a guess. A caller that expects a point somewhere (a tracked
+joint) may then place it on the ray of one view that sees it near that position
+(:meth:`Triangulator.place_on_rays`): the view gives the direction, the expectation the depth.
 
 The per-point loops are numba kernels (compiled once per machine, ``cache=True``), one call for
 all people, joints and cameras.
@@ -281,6 +283,42 @@ def _solve_kernel(P, uv, w, depth):  # noqa: ANN001
     return X, ok
 
 
+@njit(cache=True, error_model="numpy")
+def _ray_kernel(M_inv, centers, uv, w, prior, max_distance, X, inl, err, nv):  # noqa: ANN001
+    """:meth:`Triangulator.place_on_rays`, compiled; updates X, inl, err and nv in place."""
+    M, C = w.shape
+    placed = 0
+    for m in range(M):
+        if nv[m] != 0 or not (math.isfinite(prior[m, 0]) and math.isfinite(prior[m, 1])
+                              and math.isfinite(prior[m, 2])):
+            continue
+        best, best_c = max_distance, -1
+        for c in range(C):
+            wc, u, v = w[m, c], uv[m, c, 0], uv[m, c, 1]
+            if not (wc > 0.0 and math.isfinite(u) and math.isfinite(v)):
+                continue
+            d0 = M_inv[c, 0, 0] * u + M_inv[c, 0, 1] * v + M_inv[c, 0, 2]
+            d1 = M_inv[c, 1, 0] * u + M_inv[c, 1, 1] * v + M_inv[c, 1, 2]
+            d2 = M_inv[c, 2, 0] * u + M_inv[c, 2, 1] * v + M_inv[c, 2, 2]
+            n = math.sqrt(d0 * d0 + d1 * d1 + d2 * d2)
+            d0, d1, d2 = d0 / n, d1 / n, d2 / n
+            q0, q1, q2 = prior[m, 0] - centers[c, 0], prior[m, 1] - centers[c, 1], prior[m, 2] - centers[c, 2]
+            s = q0 * d0 + q1 * d1 + q2 * d2  # distance along the ray (> 0: in front)
+            r0, r1, r2 = q0 - s * d0, q1 - s * d1, q2 - s * d2
+            dist = math.sqrt(r0 * r0 + r1 * r1 + r2 * r2)
+            if s > 0.0 and dist <= best:
+                best, best_c = dist, c
+                X[m, 0] = centers[c, 0] + s * d0
+                X[m, 1] = centers[c, 1] + s * d1
+                X[m, 2] = centers[c, 2] + s * d2
+        if best_c >= 0:
+            inl[m, best_c] = True
+            err[m, best_c] = 0.0
+            nv[m] = 1
+            placed += 1
+    return placed
+
+
 # ------------------------------------------------------------------ public API
 def _f64(a: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     """``a`` as a C-contiguous float64 array of ``shape`` (broadcast; no copy when it is one)."""
@@ -303,6 +341,8 @@ class Triangulator:
             raise ValueError("projection matrices contain NaN or inf")
         self.P = np.ascontiguousarray(P)
         self.n_cameras = P.shape[0]
+        self.M_inv = np.linalg.inv(P[:, :, :3])  # (C, 3, 3): ideal pixel -> world ray direction
+        self.centers = -np.einsum("cij,cj->ci", self.M_inv, P[:, :, 3])  # (C, 3) world
 
     def solve(
         self, uv: np.ndarray, w: np.ndarray, depth: np.ndarray | None = None, check: bool = False
@@ -380,6 +420,22 @@ class Triangulator:
             _f64(nan if prior_scale is None else prior_scale, (M,)),
         )
         return TriangulationResult(X, inl, err, nv)
+
+
+    def place_on_rays(
+        self, uv: np.ndarray, w: np.ndarray, expected: np.ndarray, max_distance: float,
+        result: TriangulationResult,
+    ) -> int:
+        """Single-view points: each point that ``result`` leaves undefined but expects at
+        ``expected`` (M, 3) (NaN = no expectation, e.g. a tracked joint's predicted position)
+        goes on the ray of the view (``w`` > 0, ideal pixels ``uv`` (M, C, 2)) that passes nearest
+        that position, at the ray's point nearest it, when that is within ``max_distance`` (world
+        units) and in front of the camera; that view becomes its one inlier (``n_views`` 1,
+        error 0). Updates ``result`` in place; returns how many points were placed."""
+        M = result.n_views.shape[0]
+        return int(_ray_kernel(self.M_inv, self.centers, _f64(uv, (M, self.n_cameras, 2)),
+                               _f64(w, (M, self.n_cameras)), _f64(expected, (M, 3)), float(max_distance),
+                               result.points, result.inliers, result.errors, result.n_views))
 
 
 def triangulate_dlt(P: np.ndarray, uv: np.ndarray, w: np.ndarray | None = None) -> np.ndarray:

@@ -23,7 +23,8 @@ _LENSES = (
 
 
 def warm_up_geometry(frames: int = 4) -> float:
-    """Run a small synthetic scene (2 people, 3 cameras per lens model, outliers and a phantom)
+    """Run a small synthetic scene (2 people, 3 cameras per lens model, outliers, missed joints
+    and a phantom)
     through a throw-away Reconstructor so that every geometry kernel is compiled or loaded.
 
     Returns the wall time it took in seconds. Touches no global state besides numba's cache.
@@ -38,6 +39,6 @@ def warm_up_geometry(frames: int = 4) -> float:
         rec = Reconstructor(cams)
         for f in range(frames):
             views, _ = render_views(cams, seq.joints[f], rng, noise_px=1.0, outlier_rate=0.1,
-                                    false_rate=0.5)
+                                    drop_rate=0.2, false_rate=0.5)
             rec.update(views, float(seq.stamps[f]))
     return time.perf_counter() - t0

@@ -88,6 +88,12 @@ class ReconstructionParams:
         "Assign detections to live tracks before clustering (faster and more robust when people are "
         "tracked).",
     )
+    single_view_distance: float = param(
+        0.2,
+        "A tracked person's joint that fewer than min_views views agree on, but that one view sees "
+        "within this distance (metres) of the track's prediction, is placed on that view's ray nearest "
+        "the prediction (n_views 1); 0 = off (such joints are NaN).",
+    )
 
 
 def people_arrays(people: Sequence[Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
