@@ -117,7 +117,7 @@ def _tilt_matrix(tau_x: float, tau_y: float) -> np.ndarray:
 LENS_SIZE = 30
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", inline="always")
 def _pinhole(x: float, y: float, p: np.ndarray) -> tuple[float, float, float, float, float, float]:
     """Normalised ideal -> distorted coordinates of a pinhole lens row ``p`` (plumb_bob and
     rational_polynomial, thin prism, tilt) and the Jacobian d(xd, yd)/d(x, y) (row-major)."""
@@ -146,7 +146,7 @@ def _pinhole(x: float, y: float, p: np.ndarray) -> tuple[float, float, float, fl
     return xd, yd, a, b, c, d
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", inline="always")
 def _distort(x: float, y: float, p: np.ndarray) -> tuple[float, float]:
     """Normalised ideal -> normalised distorted coordinates of lens row ``p``."""
     model = p[5]
@@ -187,7 +187,7 @@ def _project_kernel(X: np.ndarray, Rt: np.ndarray, lens: np.ndarray, distort: bo
     return out
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", inline="always")
 def _invert(xd: float, yd: float, p: np.ndarray) -> tuple[float, float]:
     """Normalised distorted -> ideal coordinates of lens row ``p`` (NaN where not invertible)."""
     if p[5] == 0.0:
