@@ -266,7 +266,9 @@ class Reconstructor:
         self._no_proj = np.zeros((0, J, len(cams), 3))
         self._index = np.zeros(0, dtype=np.intp)
         self._buffers: dict[int, tuple[np.ndarray, ...]] = {}
-        self._layout: tuple[int, ...] | None = None  # detection layout of the last frame set
+        self._gathered: dict[int, tuple[np.ndarray, ...]] = {}
+        self._layout: tuple[Any, ...] | None = None  # entry shapes of the last frame set, if valid
+        self._used: list[int] = []  # cameras with detections, camera of each detection
         self._cam = self._cam_points = np.zeros(0, dtype=np.intp)
 
     # ------------------------------------------------------------------ state
@@ -295,7 +297,51 @@ class Reconstructor:
         return t
 
     def _gather(self, keypoints2d: Sequence[Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Validate and stack the detections: ideal uv (D,17,2), raw uv, scores (D,17), camera (D,)."""
+        """Validate and stack the detections: ideal uv (D,17,2), raw uv, scores (D,17), camera (D,).
+
+        The arrays are work buffers, valid until the next call."""
+        if type(keypoints2d) is not list and type(keypoints2d) is not tuple:
+            self._check_container(keypoints2d)
+        C = len(self._cameras)
+        n = len(keypoints2d)
+        if n != C:
+            raise ValueError(f"keypoints2d has {n} entries but the reconstructor has {C} cameras")
+        # The shapes of float64 arrays (True: no entry; False: anything else, checked below).
+        shapes = tuple([kp.shape if type(kp) is np.ndarray and kp.dtype is _F64 else kp is None
+                        for kp in keypoints2d])
+        if shapes == self._layout:  # the same shapes as the last frame set: already validated
+            arrays = [keypoints2d[c] for c in self._used]
+        else:
+            arrays = self._validate(keypoints2d, shapes)
+            if not arrays:
+                e = np.zeros((0, J, 2))
+                return e, e, np.zeros((0, J)), np.zeros(0, dtype=np.intp)
+        A = np.concatenate(arrays) if len(arrays) > 1 else np.ascontiguousarray(arrays[0])
+        cam = self._cam
+        buf = self._gathered.get(cam.size)
+        if buf is None:
+            if len(self._gathered) > 8:
+                self._gathered.clear()
+            D = cam.size
+            buf = self._gathered[D] = (np.empty((D, J, 2)), np.empty((D, J, 2)), np.empty((D, J)))
+        uv, raw, w = buf
+        ideal = undistort_pixels(self._lens, self._cam_points, A.reshape(-1, 3)) if self._any_distorted else A
+        if not _split(A, ideal.reshape(A.shape[0], J, -1), max(self.min_score, 1e-12), uv, raw, w):
+            s = A[..., 2]
+            bad_s = ~np.isfinite(s).all(-1)
+            if bad_s.any():
+                c = int(cam[np.flatnonzero(bad_s)[0]])
+                raise ValueError(f"keypoints2d[{c}] (camera {self._names[c]!r}): score contains NaN or inf")
+            ok = np.isfinite(raw).all(-1)
+            if (~ok & (s > 0)).any():
+                c = int(cam[np.flatnonzero((~ok & (s > 0)).any(-1))[0]])
+                raise ValueError(
+                    f"keypoints2d[{c}] (camera {self._names[c]!r}): u, v contain NaN or inf where score > 0"
+                )
+            raw[~ok] = 0.0
+        return uv, raw, w, cam
+
+    def _check_container(self, keypoints2d: Any) -> None:
         C = len(self._cameras)
         if isinstance(keypoints2d, np.ndarray) and keypoints2d.dtype != object and keypoints2d.ndim != 4:
             raise ValueError(
@@ -303,14 +349,17 @@ class Reconstructor:
                 f"{keypoints2d.shape}"
             )
         try:
-            n = len(keypoints2d)
+            len(keypoints2d)
         except TypeError:
             raise ValueError(
                 f"keypoints2d must be a list of {C} arrays (P_i, 17, 3), got {type(keypoints2d).__name__}"
             ) from None
-        if n != C:
-            raise ValueError(f"keypoints2d has {n} entries but the reconstructor has {C} cameras")
+
+    def _validate(self, keypoints2d: Sequence[Any], shapes: tuple[Any, ...]) -> list[np.ndarray]:
+        """The non-empty entries as float64 arrays (P_i, 17, 3) (the most confident
+        ``max_people_per_view`` of each); sets the detection layout (camera of each detection)."""
         arrays, cam_ids = [], []
+        cacheable = False not in shapes
         for c, kp in enumerate(keypoints2d):
             if kp is None:
                 continue
@@ -333,36 +382,16 @@ class Reconstructor:
             if a.shape[0] > self.max_people_per_view:  # keep the most confident detections
                 mean_score = np.nan_to_num(a[:, :, 2], nan=-1.0).mean(axis=1)
                 a = a[np.sort(np.argsort(-mean_score, kind="stable")[: self.max_people_per_view])]
+                cacheable = False
             arrays.append(a)
             cam_ids.append(c)
-        if not arrays:
-            e = np.zeros((0, J, 2))
-            return e, e, np.zeros((0, J)), np.zeros(0, dtype=np.intp)
-        counts = [a.shape[0] for a in arrays]
-        key = (*cam_ids, *counts)
-        if key != self._layout:  # (the same layout as the last frame set is the usual case)
-            self._layout = key
-            self._cam = np.repeat(np.array(cam_ids, dtype=np.intp), counts)
+        self._layout = shapes if cacheable and arrays else None
+        if arrays:
+            self._used = cam_ids
+            self._cam = np.repeat(np.array(cam_ids, dtype=np.intp), [a.shape[0] for a in arrays])
             self._cam_points = np.repeat(self._cam, J)  # camera of each keypoint
             self._any_distorted = bool(self._distorted[cam_ids].any())
-        cam = self._cam
-        A = np.concatenate(arrays) if len(arrays) > 1 else np.ascontiguousarray(arrays[0])
-        ideal = undistort_pixels(self._lens, self._cam_points, A.reshape(-1, 3)) if self._any_distorted else A
-        raw, uv, w, finite = _split(A, ideal.reshape(A.shape[0], J, -1), max(self.min_score, 1e-12))
-        if not finite:
-            s = A[..., 2]
-            bad_s = ~np.isfinite(s).all(-1)
-            if bad_s.any():
-                c = int(cam[np.flatnonzero(bad_s)[0]])
-                raise ValueError(f"keypoints2d[{c}] (camera {self._names[c]!r}): score contains NaN or inf")
-            ok = np.isfinite(raw).all(-1)
-            if (~ok & (s > 0)).any():
-                c = int(cam[np.flatnonzero((~ok & (s > 0)).any(-1))[0]])
-                raise ValueError(
-                    f"keypoints2d[{c}] (camera {self._names[c]!r}): u, v contain NaN or inf where score > 0"
-                )
-            raw[~ok] = 0.0
-        return uv, raw, w, cam
+        return arrays
 
     # ------------------------------------------------------------------ main entry
     def update(self, keypoints2d: Sequence[Any], stamp: float) -> list[Skeleton3D]:
@@ -533,17 +562,13 @@ class Reconstructor:
 
 
 @njit(cache=True, error_model="numpy")
-def _split(A, ideal, min_w):  # noqa: ANN001
-    """Raw pixels (D, 17, 2), ideal pixels (D, 17, 2) (the first two columns of ``ideal``
-    (D, 17, >= 2); 0 where not finite, e.g. not invertible) and DLT weights (D, 17) (scores
-    clipped to 1; 0 below ``min_w`` or where the ideal pixels are not finite) of the stacked
-    detections A (D, 17, 3), and whether every value of A is finite."""
-    D = A.shape[0]
-    raw = np.empty((D, J, 2))
-    uv = np.empty((D, J, 2))
-    w = np.empty((D, J))
+def _split(A, ideal, min_w, uv, raw, w):  # noqa: ANN001
+    """Fill, for the stacked detections A (D, 17, 3): the ideal pixels uv (D, 17, 2) (the first
+    two columns of ``ideal`` (D, 17, >= 2); 0 where not finite, e.g. not invertible), the raw
+    pixels (D, 17, 2) and the DLT weights w (D, 17) (scores clipped to 1; 0 below ``min_w`` or
+    where the ideal pixels are not finite). Returns whether every value of A is finite."""
     finite = True
-    for d in range(D):
+    for d in range(A.shape[0]):
         for j in range(J):
             u, v, s = A[d, j, 0], A[d, j, 1], A[d, j, 2]
             raw[d, j, 0], raw[d, j, 1] = u, v
@@ -553,7 +578,7 @@ def _split(A, ideal, min_w):  # noqa: ANN001
             w[d, j] = min(s, 1.0) if (s >= min_w and ok) else 0.0
             if not (math.isfinite(u) and math.isfinite(v) and math.isfinite(s)):
                 finite = False
-    return raw, uv, w, finite
+    return finite
 
 
 @njit(cache=True, error_model="numpy")
