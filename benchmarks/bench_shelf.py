@@ -8,8 +8,9 @@ assembly, :func:`shelf_data.group_body25`), maps them to COCO-17, runs
 scores PCP per actor and the mean per-joint error. The head joints (bottom and top of head) are
 derived by the rule of the 4D Association evaluation (:func:`shelf_data.head_4da`: halfway from
 the shoulder centre to the face centre, and a fixed offset along the facing direction and up);
-for COCO-17 the face centre is the mean of the defined nose and ears (``--head 4da``, default),
-or the ear centre (``--head 4da-ears``, the 4D Association output's own rule); ``--head mvpose``
+for COCO-17 the face centre is the ear centre, as for the 4D Association output, or the mean of
+the defined nose and ears when an ear is undefined (``--head 4da``, default), or always the ear
+centre (``--head 4da-ears``: NaN head without both ears); ``--head mvpose``
 uses mvpose's nose-and-shoulders rule. The 4D Association method's own output
 on the same detections (2020-06 and 2021-01 outputs) is scored by the same code (always with its
 own head rule).

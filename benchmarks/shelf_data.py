@@ -255,9 +255,10 @@ HEADS = ("4da", "4da-ears", "mvpose")
 
 
 def coco_face(coco: np.ndarray, ears_only: bool = False) -> np.ndarray:
-    """Face centre (3,) of a (17, 3) COCO-17 skeleton: the mean of its defined nose and ears
-    (NaN when none is defined); with ``ears_only`` the ear centre (NaN unless both are)."""
-    if ears_only:
+    """Face centre (3,) of a (17, 3) COCO-17 skeleton: the ear centre when both ears are
+    defined, else the mean of its defined nose and ears (NaN when none is defined); with
+    ``ears_only`` always the ear centre (NaN unless both are)."""
+    if ears_only or np.isfinite(coco[[3, 4]]).all():
         return 0.5 * (coco[3] + coco[4])
     face = coco[[0, 3, 4]]
     ok = np.isfinite(face).all(-1)

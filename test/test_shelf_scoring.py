@@ -94,6 +94,8 @@ def test_head_conversions_are_consistent() -> None:
                    (11, 8), (12, 7), (13, 16), (14, 15), (15, 10), (16, 9)):
         skel[s19] = coco[c]
     np.testing.assert_allclose(sd.coco_to_shelf(coco, "4da-ears"), sd.skel19_to_shelf(skel), atol=1e-12)
+    # Both ears defined: the default rule is the 4D Association's own (ear centre).
+    np.testing.assert_allclose(sd.coco_to_shelf(coco), sd.skel19_to_shelf(skel), atol=1e-12)
     coco[3] = np.nan  # one ear undefined: the nose and the other ear make the face centre
     assert np.isfinite(sd.coco_to_shelf(coco)).all()
     assert np.isnan(sd.coco_to_shelf(coco, "4da-ears")[12:]).all()
