@@ -124,10 +124,13 @@ def _pinhole(x: float, y: float, p: np.ndarray) -> tuple[float, float, float, fl
     r2 = x * x + y * y
     num = 1.0 + r2 * (p[6] + r2 * (p[7] + r2 * p[10]))
     den = 1.0 + r2 * (p[11] + r2 * (p[12] + r2 * p[13]))
-    radial = num / den
     dnum = p[6] + r2 * (2.0 * p[7] + 3.0 * r2 * p[10])
     dden = p[11] + r2 * (2.0 * p[12] + 3.0 * r2 * p[13])
-    g = 2.0 * (dnum * den - num * dden) / (den * den)  # d radial / d r2, times 2
+    radial = num  # (x / 1.0 == x: no division without the rational terms)
+    g = 2.0 * (dnum * den - num * dden)  # d radial / d r2, times 2
+    if den != 1.0:
+        radial = num / den
+        g = g / (den * den)
     sx = 2.0 * (p[14] + 2.0 * p[15] * r2)  # thin prism terms' d / d r2, times 2
     sy = 2.0 * (p[16] + 2.0 * p[17] * r2)
     xd = x * radial + 2.0 * p[8] * x * y + p[9] * (r2 + 2.0 * x * x) + r2 * (p[14] + p[15] * r2)
