@@ -392,8 +392,9 @@ class Triangulator:
         RANSAC hypotheses.
         """
         C = self.n_cameras
-        M = np.shape(w)[0] if np.ndim(w) else 0
-        uv, w = _f64(uv, np.shape(uv)), _f64(w, np.shape(w))
+        uv = _f64(uv, uv.shape if type(uv) is np.ndarray else np.shape(uv))
+        w = _f64(w, w.shape if type(w) is np.ndarray else np.shape(w))
+        M = w.shape[0] if w.ndim else 0
         if w.shape != (M, C) or uv.shape != (M, C, 2):
             raise ValueError(f"triangulation: uv {uv.shape} and w {w.shape} must be (M, {C}, 2) and (M, {C})")
         if type(min_views) is not int and (isinstance(min_views, bool) or int(min_views) != min_views):
@@ -405,7 +406,7 @@ class Triangulator:
             raise ValueError(f"threshold must be > 0 pixels, got {threshold!r}")
         if depth is None:
             depth = np.full((M, C), np.nan)
-        elif np.shape(depth) != (M, C):
+        elif (depth.shape if type(depth) is np.ndarray else np.shape(depth)) != (M, C):
             raise ValueError(f"depth must have shape ({M}, {C}), got {np.shape(depth)}")
         nan = _NAN
         X, inl, err, nv = _robust_kernel(
