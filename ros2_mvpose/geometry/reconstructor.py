@@ -268,7 +268,7 @@ class Reconstructor:
         self._buffers: dict[int, tuple[np.ndarray, ...]] = {}
         self._gathered: dict[int, tuple[np.ndarray, ...]] = {}
         self._layout: tuple[Any, ...] | None = None  # entry shapes of the last frame set, if valid
-        self._used: list[int] = []  # cameras with detections, camera of each detection
+        self._used: list[int] | None = None  # cameras with detections, camera of each detection
         self._cam = self._cam_points = np.zeros(0, dtype=np.intp)
 
     # ------------------------------------------------------------------ state
@@ -310,7 +310,8 @@ class Reconstructor:
         shapes = tuple([kp.shape if type(kp) is np.ndarray and kp.dtype is _F64 else kp is None
                         for kp in keypoints2d])
         if shapes == self._layout:  # the same shapes as the last frame set: already validated
-            arrays = [keypoints2d[c] for c in self._used]
+            used = self._used
+            arrays = keypoints2d if used is None else [keypoints2d[c] for c in used]
         else:
             arrays = self._validate(keypoints2d, shapes)
             if not arrays:
@@ -318,13 +319,7 @@ class Reconstructor:
                 return e, e, np.zeros((0, J)), np.zeros(0, dtype=np.intp)
         A = np.concatenate(arrays) if len(arrays) > 1 else np.ascontiguousarray(arrays[0])
         cam = self._cam
-        buf = self._gathered.get(cam.size)
-        if buf is None:
-            if len(self._gathered) > 8:
-                self._gathered.clear()
-            D = cam.size
-            buf = self._gathered[D] = (np.empty((D, J, 2)), np.empty((D, J, 2)), np.empty((D, J)))
-        uv, raw, w = buf
+        uv, raw, w = self._gbuf
         ideal = undistort_pixels(self._lens, self._cam_points, A.reshape(-1, 3)) if self._any_distorted else A
         if not _split(A, ideal.reshape(A.shape[0], J, -1), max(self.min_score, 1e-12), uv, raw, w):
             s = A[..., 2]
@@ -387,10 +382,18 @@ class Reconstructor:
             cam_ids.append(c)
         self._layout = shapes if cacheable and arrays else None
         if arrays:
-            self._used = cam_ids
+            # (None: every entry, as given; else the cameras to take them from)
+            self._used = None if cacheable and len(arrays) == len(shapes) else cam_ids
             self._cam = np.repeat(np.array(cam_ids, dtype=np.intp), [a.shape[0] for a in arrays])
             self._cam_points = np.repeat(self._cam, J)  # camera of each keypoint
             self._any_distorted = bool(self._distorted[cam_ids].any())
+            D = self._cam.size
+            buf = self._gathered.get(D)
+            if buf is None:
+                if len(self._gathered) > 8:
+                    self._gathered.clear()
+                buf = self._gathered[D] = (np.empty((D, J, 2)), np.empty((D, J, 2)), np.empty((D, J)))
+            self._gbuf = buf
         return arrays
 
     # ------------------------------------------------------------------ main entry
@@ -436,7 +439,8 @@ class Reconstructor:
             for i, trk in enumerate(tracks)
             if trk is not None
         ]
-        people.sort(key=_by_id)
+        if len(people) > 1:
+            people.sort(key=_by_id)
         return people
 
     # ------------------------------------------------------------------ association
@@ -553,9 +557,10 @@ class Reconstructor:
             reject_implausible(res.points, res.inliers, res.errors, res.n_views)
         reproj = project_pixels(self._lens, self._Rt, res.points)
         joints = res.points.reshape(N, J, 3)
-        scores, errors, nv, strong, keep = _person_stats(
+        (scores, errors), (strong, keep) = _person_stats(
             reproj, RAW, W, res.inliers, res.n_views, N, self.min_joints, self._strong_views
         )
+        nv = res.n_views.reshape(N, J)
         if np.count_nonzero(keep) == N:
             return joints, scores, errors, nv, strong, keep
         return joints[keep], scores[keep], errors[keep], nv[keep], strong[keep], keep
@@ -622,32 +627,29 @@ def _person_views(uv, raw, w, row, cam, hints, pred, proj, focal, UV, RAW, W, de
 
 @njit(cache=True, error_model="numpy")
 def _person_stats(reproj, RAW, W, inl, nv, N, min_joints, strong_views):  # noqa: ANN001
-    """Per person (N) and joint: scores (N, 17) (mean score of the inlier views, 0 where
-    none), mean raw-pixel errors (N, 17) (``reproj`` (M, C, 2) against RAW; NaN where no
-    inlier view), n_views (N, 17); whether some joint has ``strong_views`` views (N,), and
-    whether the person has at least ``min_joints`` joints (N,)."""
+    """Per person (N) and joint: scores and errors (2, N, 17) (the mean score of the inlier
+    views, 0 where none; the mean raw-pixel error, ``reproj`` (M, C, 2) against RAW, NaN where
+    no inlier view) and, per person (2, N): whether some joint has ``strong_views`` views, and
+    whether the person has at least ``min_joints`` joints."""
     C = inl.shape[1]
-    scores = np.zeros((N, J))
-    errors = np.full((N, J), np.nan)
-    views = np.empty((N, J), dtype=np.int64)
-    strong = np.zeros(N, dtype=np.bool_)
-    keep = np.zeros(N, dtype=np.bool_)
+    stats = np.empty((2, N, J))
+    flags = np.zeros((2, N), dtype=np.bool_)
     for n in range(N):
         n_joints = 0
         for j in range(J):
             m = n * J + j
-            views[n, j] = nv[m]
+            stats[0, n, j], stats[1, n, j] = 0.0, np.nan
             if nv[m] == 0:
                 continue
             n_joints += 1
-            strong[n] |= nv[m] >= strong_views
+            flags[0, n] |= nv[m] >= strong_views
             e = s = 0.0
             for c in range(C):
                 if inl[m, c]:
                     du, dv = reproj[m, c, 0] - RAW[m, c, 0], reproj[m, c, 1] - RAW[m, c, 1]
                     e += math.sqrt(du * du + dv * dv)
                     s += W[m, c]
-            errors[n, j] = e / nv[m]
-            scores[n, j] = s / nv[m]
-        keep[n] = n_joints >= min_joints
-    return scores, errors, views, strong, keep
+            stats[1, n, j] = e / nv[m]
+            stats[0, n, j] = s / nv[m]
+        flags[1, n] = n_joints >= min_joints
+    return stats, flags

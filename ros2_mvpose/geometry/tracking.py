@@ -22,6 +22,9 @@ from scipy.optimize import linear_sum_assignment
 
 __all__ = ["OneEuroFilter", "Track", "Tracker"]
 
+_F64 = np.dtype(np.float64)
+_NO_INDEX = np.zeros(0, dtype=np.intp)
+
 
 class OneEuroFilter:
     """One Euro filter (Casiez et al., CHI 2012) on arrays of points, NaN-aware.
@@ -277,18 +280,21 @@ class Tracker:
         Returns:
             For each pose, its track when that track is confirmed, else None.
         """
-        poses = np.asarray(poses, dtype=float)
+        if type(poses) is not np.ndarray or poses.dtype is not _F64:
+            poses = np.asarray(poses, dtype=float)
         N = poses.shape[0]
         tracks = self.tracks
         T = len(tracks)
         out: list[Track | None] = [None] * N
-        rows = cols = self._index[:0]  # matched (track, pose) pairs
+        rows = cols = _NO_INDEX  # matched (track, pose) pairs
         if T and N:
             if hints is not None:
-                hints = np.asarray(hints, dtype=np.intp)
+                if type(hints) is not np.ndarray:
+                    hints = np.asarray(hints, dtype=np.intp)
                 if N == T and hints.tolist() == self._index_list:  # the steady state
                     rows = cols = self._index
                 else:
+                    hints = np.asarray(hints, dtype=np.intp)
                     cols = np.flatnonzero((hints >= 0) & (hints < T))
                     rows = hints[cols]
                     if np.bincount(rows, minlength=1).max() > 1:
@@ -315,7 +321,8 @@ class Tracker:
                 vel = _velocities(new, self._last[rows], self._vel[rows], self._stamps[rows], stamp)
             n_init = self.n_init
             strong_l = None if strong is None else np.asarray(strong, dtype=bool).tolist()
-            for k, (r, c) in enumerate(zip(rows.tolist(), cols.tolist(), strict=True)):
+            rl = self._index_list if rows is self._index else rows.tolist()
+            for k, (r, c) in enumerate(zip(rl, rl if cols is rows else cols.tolist(), strict=True)):
                 trk = tracks[r]
                 trk.velocity = vel[k]
                 trk.joints = x = new[k]
@@ -336,21 +343,21 @@ class Tracker:
                 for i, t in enumerate(tracks)
                 if i in matched or (t.id is not None and stamp - t.last_stamp <= self.max_age)
             ]
-        # Births.
-        warm_up = self._frames < self.n_init
-        taken = set(cols.tolist()) if cols.size < N else ()
-        for i in range(N) if cols.size < N else ():
-            if i in taken:
-                continue
-            changed = True
-            filt = OneEuroFilter(*self._filter_args) if self.smoothing else None
-            trk = Track(self._next_key, poses[i], stamp, filt)
-            trk.strong = strong is None or bool(strong[i])
-            self._next_key += 1
-            if self.n_init <= 1 or (warm_up and trk.strong):
-                trk.id = self._new_id()
-                out[i] = trk
-            self.tracks.append(trk)
+        if cols.size < N:  # births
+            warm_up = self._frames < self.n_init
+            taken = set(cols.tolist())
+            for i in range(N):
+                if i in taken:
+                    continue
+                changed = True
+                filt = OneEuroFilter(*self._filter_args) if self.smoothing else None
+                trk = Track(self._next_key, poses[i], stamp, filt)
+                trk.strong = strong is None or bool(strong[i])
+                self._next_key += 1
+                if self.n_init <= 1 or (warm_up and trk.strong):
+                    trk.id = self._new_id()
+                    out[i] = trk
+                self.tracks.append(trk)
         self._frames += 1
         if changed:
             self._cache()

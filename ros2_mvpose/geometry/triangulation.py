@@ -43,6 +43,7 @@ __all__ = [
 # Relative determinant below which the normal equations count as singular (parallel rays).
 _SINGULAR = 1e-12
 _NAN = np.array(np.nan)
+_POSITIVE = (0.0).__lt__  # x > 0 (False for NaN)
 _F64 = np.dtype(np.float64)
 
 
@@ -402,23 +403,16 @@ class Triangulator:
         if min_views < 2:
             raise ValueError(f"min_views must be an integer >= 2, got {min_views!r}")
         thr = _f64(threshold, (C,))
-        if not all(t > 0 for t in thr.tolist()):  # (NaN fails too)
+        if not all(map(_POSITIVE, thr.tolist())):  # (NaN fails too)
             raise ValueError(f"threshold must be > 0 pixels, got {threshold!r}")
         if depth is None:
             depth = np.full((M, C), np.nan)
         elif (depth.shape if type(depth) is np.ndarray else np.shape(depth)) != (M, C):
             raise ValueError(f"depth must have shape ({M}, {C}), got {np.shape(depth)}")
-        nan = _NAN
         X, inl, err, nv = _robust_kernel(
-            self.P,
-            uv,
-            w,
-            thr,
-            int(min_views),
-            _f64(depth, (M, C)),
-            bool(depth_weighting),
-            _f64(nan if prior is None else prior, (M, 3)),
-            _f64(nan if prior_scale is None else prior_scale, (M,)),
+            self.P, uv, w, thr, int(min_views), _f64(depth, (M, C)), bool(depth_weighting),
+            _f64(_NAN if prior is None else prior, (M, 3)),
+            _f64(_NAN if prior_scale is None else prior_scale, (M,)),
         )
         return TriangulationResult(X, inl, err, nv)
 
