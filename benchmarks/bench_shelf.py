@@ -10,13 +10,14 @@ derived by the rule of the 4D Association evaluation (:func:`shelf_data.head_4da
 the shoulder centre to the face centre, and a fixed offset along the facing direction and up);
 for COCO-17 the face centre is the ear centre, as for the 4D Association output, or the mean of
 the defined nose and ears when an ear is undefined (``--head 4da``, default), or always the ear
-centre (``--head 4da-ears``: NaN head without both ears); ``--head mvpose``
+centre (``--head 4da-ears``: NaN head without both ears), or always the mean of the defined
+nose and ears (``--head 4da-mean``); ``--head mvpose``
 uses mvpose's nose-and-shoulders rule. The 4D Association method's own output
 on the same detections (2020-06 and 2021-01 outputs) is scored by the same code (always with its
 own head rule).
 
 Usage: ``python benchmarks/bench_shelf.py [--data DIR] [--parts] [--frames A:B] [--head H]
-[--ceiling]``; prints a
+[--ceiling] [--single-view-distance M]``; prints a
 markdown table (PCP % per actor 1-4, average over actors 1-3, mean per-joint error in mm of the
 defined joints, joints left undefined in matched skeletons of actors 1-3).
 """
@@ -94,6 +95,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--ceiling", action="store_true",
                     help="also score the best limb joints any triangulation of these peaks can give "
                          "(views chosen with the ground truth; the Reconstructor's face joints)")
+    ap.add_argument("--single-view-distance", type=float, default=None,
+                    help="Reconstructor single_view_distance, metres (default: the Reconstructor's)")
     ap.add_argument("--head", choices=sd.HEADS, default="4da",
                     help="COCO -> Shelf head conversion (default: the 4D Association evaluation's)")
     args = ap.parse_args(argv)
@@ -112,7 +115,8 @@ def main(argv: list[str] | None = None) -> int:
         a, b = (int(x) for x in args.frames.split(":"))
         sl = slice(a, b)
     reconstruct(cams, views[:5])  # compiles the numba kernels (once per machine), not timed
-    coco, cpu = reconstruct(cams, views[sl])
+    params = {} if args.single_view_distance is None else {"single_view_distance": args.single_view_distance}
+    coco, cpu = reconstruct(cams, views[sl], **params)
     ours = [[sd.coco_to_shelf(p, args.head) for p in f] for f in coco]
     s_ours = sd.score(ours, gt[sl])
     s_4da = sd.score([[sd.skel19_to_shelf(p) for p in f.values()] for f in fourda[sl]], gt[sl])
@@ -122,7 +126,8 @@ def main(argv: list[str] | None = None) -> int:
     print("| method | PCP actor 1 | actor 2 | actor 3 | actor 4 | average 1-3 | "
           "mean per-joint error 1 / 2 / 3 / 4 (mm) | undefined joints 1-3 |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
-    print(sd.format_score("ros2_mvpose Reconstructor (defaults)", s_ours))
+    label = ", ".join([f"{k}={v}" for k, v in params.items()] + [f"head {args.head}"])
+    print(sd.format_score(f"ros2_mvpose Reconstructor ({label})", s_ours))
     print(sd.format_score("4D Association (2020-06 output)", s_4da))
     print(sd.format_score("4D Association (2021-01 output)", s_4da21))
     if args.ceiling:

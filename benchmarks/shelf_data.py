@@ -251,14 +251,15 @@ def head_mvpose(nose: np.ndarray, r_sho: np.ndarray, l_sho: np.ndarray) -> tuple
 
 
 #: COCO -> Shelf head conversions accepted by :func:`coco_to_shelf`.
-HEADS = ("4da", "4da-ears", "mvpose")
+HEADS = ("4da", "4da-ears", "4da-mean", "mvpose")
 
 
-def coco_face(coco: np.ndarray, ears_only: bool = False) -> np.ndarray:
+def coco_face(coco: np.ndarray, rule: str = "4da") -> np.ndarray:
     """Face centre (3,) of a (17, 3) COCO-17 skeleton: the ear centre when both ears are
     defined, else the mean of its defined nose and ears (NaN when none is defined); with
-    ``ears_only`` always the ear centre (NaN unless both are)."""
-    if ears_only or np.isfinite(coco[[3, 4]]).all():
+    ``rule`` ``4da-ears`` always the ear centre (NaN unless both are), with ``4da-mean`` always
+    the mean of the defined nose and ears."""
+    if rule == "4da-ears" or (rule == "4da" and np.isfinite(coco[[3, 4]]).all()):
         return 0.5 * (coco[3] + coco[4])
     face = coco[[0, 3, 4]]
     ok = np.isfinite(face).all(-1)
@@ -267,15 +268,15 @@ def coco_face(coco: np.ndarray, ears_only: bool = False) -> np.ndarray:
 
 def coco_to_shelf(coco: np.ndarray, head: str = "4da") -> np.ndarray:
     """(17, 3) COCO-17 joints -> (14, 3) Shelf joints. ``head``: ``4da`` (:func:`head_4da` on
-    the :func:`coco_face` centre of nose and ears, neck = shoulder centre, pelvis = hip
-    centre), ``4da-ears`` (the same on the ear centre) or ``mvpose`` (:func:`head_mvpose`)."""
+    the :func:`coco_face` centre, neck = shoulder centre, pelvis = hip centre; ``4da-ears`` and
+    ``4da-mean``: the same with that face rule) or ``mvpose`` (:func:`head_mvpose`)."""
     shelf = np.empty((14, 3))
     shelf[:12] = coco[COCO_TO_SHELF12]
     r_sho, l_sho = coco[6], coco[5]
     if head == "mvpose":
         shelf[12], shelf[13] = head_mvpose(coco[0], r_sho, l_sho)
-    elif head in ("4da", "4da-ears"):
-        face = coco_face(coco, ears_only=head == "4da-ears")
+    elif head in ("4da", "4da-ears", "4da-mean"):
+        face = coco_face(coco, head)
         neck, pelvis = 0.5 * (r_sho + l_sho), 0.5 * (coco[11] + coco[12])
         shelf[12], shelf[13] = head_4da(face, neck, pelvis, r_sho, l_sho)
     else:

@@ -100,6 +100,9 @@ def test_head_conversions_are_consistent() -> None:
     assert np.isfinite(sd.coco_to_shelf(coco)).all()
     assert np.isnan(sd.coco_to_shelf(coco, "4da-ears")[12:]).all()
     np.testing.assert_allclose(sd.coco_face(coco), 0.5 * (coco[0] + coco[4]))
+    coco[3] = coco[4] + 0.1  # both ears again: "4da-mean" still averages nose and ears
+    np.testing.assert_allclose(sd.coco_face(coco, "4da-mean"), coco[[0, 3, 4]].mean(0))
+    np.testing.assert_allclose(sd.coco_face(coco), 0.5 * (coco[3] + coco[4]))
 
 
 @pytest.mark.parametrize("seed", range(5))
