@@ -9,6 +9,7 @@ from ros2_mvpose.geometry import Reconstructor
 from ros2_mvpose.geometry.association import (
     assign_to_tracks,
     greedy_clusters,
+    match_tracks,
     pairwise_affinities,
     ray_directions,
     track_affinities,
@@ -83,6 +84,27 @@ def test_track_affinity_and_assignment_one_per_camera():
     out = assign_to_tracks(aff2, np.array([0, 0, 1]), 0.5)
     np.testing.assert_array_equal(out, [1, 0, -1])
     assert (assign_to_tracks(np.zeros((3, 0)), np.zeros(3, dtype=int), 0.5) == -1).all()
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_match_tracks_is_the_assignment_of_the_affinities(seed: int) -> None:
+    """match_tracks (one compiled call) gives exactly assign_to_tracks(track_affinities(...)),
+    also where detections of one camera contest a track (Hungarian) and with bonuses."""
+    rng = np.random.default_rng(seed)
+    cams = ring_rig(int(rng.integers(2, 6)), jitter=0.05, seed=seed)
+    P, *_ = rig_arrays(cams)
+    seq = walking_people(int(rng.integers(1, 5)), 6, seed=seed)
+    views, _ = render_views(cams, seq.joints[3], rng=rng, noise_px=3.0, outlier_rate=0.1, false_rate=0.5)
+    uv, w, cam = flat(cams, views)
+    T = int(rng.integers(0, 2 * seq.joints.shape[1] + 2))  # duplicates: contested tracks
+    tracks = seq.joints[2][rng.integers(0, seq.joints.shape[1], T)] + rng.normal(0, 0.05, (T, 1, 3))
+    tracks[rng.random((T, 17)) < 0.1] = np.nan
+    h = np.einsum("cij,tkj->tkci", P[:, :, :3], tracks) + P[:, :, 3]
+    thr = rng.uniform(30, 90, len(cams))
+    bonus = None if seed % 3 == 0 else rng.choice([0.0, 0.1], T)
+    min_aff = float(rng.uniform(0.2, 0.7))
+    expect = assign_to_tracks(track_affinities(h, uv, w, cam, thr), cam, min_aff, bonus)
+    np.testing.assert_array_equal(match_tracks(h, uv, w, cam, thr, min_aff, bonus), expect)
 
 
 def test_greedy_clusters_constraints():

@@ -34,6 +34,7 @@ _NO_BONUS = np.zeros(0)
 __all__ = [
     "assign_to_tracks",
     "greedy_clusters",
+    "match_tracks",
     "pairwise_affinities",
     "ray_directions",
     "track_affinities",
@@ -176,8 +177,51 @@ def assign_to_tracks(
     # Fast path: when no two detections of one camera prefer the same track, every detection
     # taking its best track is the optimal assignment.
     best, unique = _best_tracks(aff, _NO_BONUS if bonus is None else bonus, cam, min_affinity)
+    return best if unique else _assign_per_camera(aff, cam, min_affinity, bonus)
+
+
+def match_tracks(
+    proj: np.ndarray,
+    uv: np.ndarray,
+    w: np.ndarray,
+    cam: np.ndarray,
+    threshold: np.ndarray,
+    min_affinity: float,
+    bonus: np.ndarray | None = None,
+    min_common: int = 3,
+) -> np.ndarray:
+    """:func:`assign_to_tracks` on :func:`track_affinities` (same arguments, same result), in
+    one compiled call when no camera gives a track two detections.
+
+    Returns:
+        (D,) track index of each detection, -1 when unassigned.
+    """
+    proj = np.ascontiguousarray(proj, dtype=float)
+    bonus = _NO_BONUS if bonus is None else np.ascontiguousarray(bonus, dtype=float)
+    cam = np.ascontiguousarray(cam, dtype=np.intp)
+    if proj.shape[0] == 0 or cam.size == 0:
+        return np.full(cam.size, -1, dtype=np.intp)
+    uv = np.ascontiguousarray(uv, dtype=float)
+    w = np.ascontiguousarray(w, dtype=float)
+    threshold = np.ascontiguousarray(threshold, dtype=float)
+    best, unique = _match_tracks(proj, uv, w, cam, threshold, int(min_common), bonus, float(min_affinity))
     if unique:
         return best
+    aff = _track_affinities(proj, uv, w, cam, threshold, int(min_common))
+    return _assign_per_camera(aff, cam, min_affinity, None if bonus.size == 0 else bonus)
+
+
+@njit(cache=True, error_model="numpy")
+def _match_tracks(proj, uv, w, cam, threshold, min_common, bonus, min_affinity):  # noqa: ANN001
+    """Compiled body of :func:`match_tracks`: each detection's best track and whether that is
+    the assignment (:func:`_best_tracks` on :func:`_track_affinities`)."""
+    return _best_tracks(_track_affinities(proj, uv, w, cam, threshold, min_common), bonus, cam, min_affinity)
+
+
+def _assign_per_camera(aff: np.ndarray, cam: np.ndarray, min_affinity: float, bonus: np.ndarray | None
+                       ) -> np.ndarray:
+    """:func:`assign_to_tracks` by the Hungarian method per camera."""
+    D = aff.shape[0]
     a = aff if bonus is None else aff + bonus
     out = np.full(D, -1, dtype=np.intp)
     order = np.argsort(cam, kind="stable")

@@ -36,11 +36,10 @@ from numba import njit
 
 from ros2_mvpose.geometry.anatomy import reject_implausible
 from ros2_mvpose.geometry.association import (
-    assign_to_tracks,
     greedy_clusters,
+    match_tracks,
     pairwise_affinities,
     ray_directions,
-    track_affinities,
 )
 from ros2_mvpose.geometry.camera import project_pixels, stack_lenses, undistort_pixels
 from ros2_mvpose.geometry.skeleton3d import Skeleton3D
@@ -302,10 +301,9 @@ class Reconstructor:
         The arrays are work buffers, valid until the next call."""
         if type(keypoints2d) is not list and type(keypoints2d) is not tuple:
             self._check_container(keypoints2d)
-        C = len(self._cameras)
-        n = len(keypoints2d)
-        if n != C:
-            raise ValueError(f"keypoints2d has {n} entries but the reconstructor has {C} cameras")
+        if len(keypoints2d) != len(self._cameras):
+            raise ValueError(f"keypoints2d has {len(keypoints2d)} entries but the reconstructor has "
+                             f"{len(self._cameras)} cameras")
         # The shapes of float64 arrays (True: no entry; False: anything else, checked below).
         shapes = tuple([kp.shape if type(kp) is np.ndarray and kp.dtype is _F64 else kp is None
                         for kp in keypoints2d])
@@ -461,12 +459,11 @@ class Reconstructor:
         if proj is None:
             row = np.full(D, -1, dtype=np.intp)
         else:
-            aff = track_affinities(proj, uv, w, cam, self._athr, self.min_common_joints)
             # Confirmed tracks win ties against tentative ones (possible ghosts).
             bonus = np.array([0.0 if t.id is None else 0.1 for t in self._tracker.tracks])
-            row = assign_to_tracks(aff, cam, self.min_affinity, bonus)
+            row = match_tracks(proj, uv, w, cam, self._athr, self.min_affinity, bonus, self.min_common_joints)
             rl = row.tolist()  # (Python lists: faster than numpy on a few elements)
-            if min(rl) >= 0 and min(rl.count(k) for k in range(T)) >= self.min_views:
+            if -1 not in rl and min(map(rl.count, range(T))) >= self.min_views:
                 return row, self._tracker_index(T)  # every detection to a track, every track kept
         free = np.flatnonzero(row < 0)
         if free.size:
@@ -561,7 +558,7 @@ class Reconstructor:
             reproj, RAW, W, res.inliers, res.n_views, N, self.min_joints, self._strong_views
         )
         nv = res.n_views.reshape(N, J)
-        if np.count_nonzero(keep) == N:
+        if False not in keep.tolist():
             return joints, scores, errors, nv, strong, keep
         return joints[keep], scores[keep], errors[keep], nv[keep], strong[keep], keep
 

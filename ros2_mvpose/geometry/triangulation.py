@@ -184,17 +184,17 @@ def _ransac(P, uv, w, thr2, prior, prior_scale, mask) -> None:  # noqa: ANN001
 
 
 @njit(cache=True, error_model="numpy")
-def _robust_kernel(P, uv, w_in, thr, min_views, depth_in, depth_weighting, prior, prior_scale):  # noqa: ANN001
+def _robust_kernel(P, uv, w_in, thr, min_views, depth_in, depth_weighting, prior, prior_scale,  # noqa: ANN001
+                   X, inl, err, nv):
     """Robust fit of M points (module docstring): uv (M, C, 2), w_in and depth_in (M, C) (a
     point uses its depths when they are finite and > 0 for every usable view), thr (C,) px,
-    prior (M, 3) and prior_scale (M,) (NaN = none). Returns points (M, 3), inliers (M, C),
-    errors (M, C) ideal px (NaN outside the inliers) and n_views (M,)."""
+    prior (M, 3) and prior_scale (M,) (NaN = none). Writes points X (M, 3), inliers inl (M, C),
+    errors err (M, C) ideal px (NaN outside the inliers) and n_views nv (M,)."""
     M, C = w_in.shape
     thr2 = thr * thr
-    X = np.empty((M, 3))
-    inl = np.zeros((M, C), dtype=np.bool_)
-    err = np.full((M, C), np.nan)
-    nv = np.zeros(M, dtype=np.int64)
+    inl[:] = False
+    err[:] = np.nan
+    nv[:] = 0
     w = np.empty(C)
     wm = np.empty(C)
     d = np.empty(C)
@@ -270,7 +270,6 @@ def _robust_kernel(P, uv, w_in, thr, min_views, depth_in, depth_weighting, prior
             if mask[c]:
                 inl[m, c] = True
                 err[m, c] = math.sqrt(e2[c])
-    return X, inl, err, nv
 
 
 @njit(cache=True, error_model="numpy")
@@ -409,12 +408,15 @@ class Triangulator:
             depth = np.full((M, C), np.nan)
         elif (depth.shape if type(depth) is np.ndarray else np.shape(depth)) != (M, C):
             raise ValueError(f"depth must have shape ({M}, {C}), got {np.shape(depth)}")
-        X, inl, err, nv = _robust_kernel(
+        res = TriangulationResult(np.empty((M, 3)), np.empty((M, C), dtype=bool), np.empty((M, C)),
+                                  np.empty(M, dtype=np.int64))
+        _robust_kernel(
             self.P, uv, w, thr, int(min_views), _f64(depth, (M, C)), bool(depth_weighting),
             _f64(_NAN if prior is None else prior, (M, 3)),
             _f64(_NAN if prior_scale is None else prior_scale, (M,)),
+            res.points, res.inliers, res.errors, res.n_views,
         )
-        return TriangulationResult(X, inl, err, nv)
+        return res
 
 
     def place_on_rays(
