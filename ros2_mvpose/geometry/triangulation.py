@@ -368,9 +368,9 @@ class Triangulator:
 
     def project(self, X: np.ndarray) -> np.ndarray:
         """Points X (..., 3) -> homogeneous image coordinates (..., C, 3) in every camera."""
-        X = np.asarray(X, dtype=float)
-        flat = np.ascontiguousarray(X.reshape(-1, 3))
-        return _project_kernel(self.P, flat).reshape(X.shape[:-1] + (self.n_cameras, 3))
+        if not (type(X) is np.ndarray and X.dtype is _F64 and X.flags.c_contiguous):
+            X = np.ascontiguousarray(X, dtype=float)
+        return _project_kernel(self.P, X.reshape(-1, 3)).reshape(X.shape[:-1] + (self.n_cameras, 3))
 
     def robust(
         self,
@@ -392,8 +392,10 @@ class Triangulator:
         RANSAC hypotheses.
         """
         C = self.n_cameras
-        uv = _f64(uv, uv.shape if type(uv) is np.ndarray else np.shape(uv))
-        w = _f64(w, w.shape if type(w) is np.ndarray else np.shape(w))
+        F, A = _F64, np.ndarray
+        if not (type(uv) is A and type(w) is A and uv.dtype is F and w.dtype is F and uv.flags.c_contiguous
+                and w.flags.c_contiguous):
+            uv, w = _f64(uv, np.shape(uv)), _f64(w, np.shape(w))
         M = w.shape[0] if w.ndim else 0
         if w.shape != (M, C) or uv.shape != (M, C, 2):
             raise ValueError(f"triangulation: uv {uv.shape} and w {w.shape} must be (M, {C}, 2) and (M, {C})")
@@ -401,21 +403,26 @@ class Triangulator:
             raise ValueError(f"min_views must be an integer >= 2, got {min_views!r}")
         if min_views < 2:
             raise ValueError(f"min_views must be an integer >= 2, got {min_views!r}")
-        thr = _f64(threshold, (C,))
+        thr = threshold
+        if not (type(thr) is A and thr.dtype is F and thr.shape == (C,) and thr.flags.c_contiguous):
+            thr = _f64(threshold, (C,))
         if not all(map(_POSITIVE, thr.tolist())):  # (NaN fails too)
             raise ValueError(f"threshold must be > 0 pixels, got {threshold!r}")
         if depth is None:
             depth = np.full((M, C), np.nan)
         elif (depth.shape if type(depth) is np.ndarray else np.shape(depth)) != (M, C):
             raise ValueError(f"depth must have shape ({M}, {C}), got {np.shape(depth)}")
+        if not (type(depth) is A and type(prior) is A and type(prior_scale) is A and depth.dtype is F
+                and prior.dtype is F and prior_scale.dtype is F and prior.shape == (M, 3)
+                and prior_scale.shape == (M,) and depth.flags.c_contiguous and prior.flags.c_contiguous
+                and prior_scale.flags.c_contiguous):
+            depth = _f64(depth, (M, C))
+            prior = _f64(_NAN if prior is None else prior, (M, 3))
+            prior_scale = _f64(_NAN if prior_scale is None else prior_scale, (M,))
         res = TriangulationResult(np.empty((M, 3)), np.empty((M, C), dtype=bool), np.empty((M, C)),
                                   np.empty(M, dtype=np.int64))
-        _robust_kernel(
-            self.P, uv, w, thr, int(min_views), _f64(depth, (M, C)), bool(depth_weighting),
-            _f64(_NAN if prior is None else prior, (M, 3)),
-            _f64(_NAN if prior_scale is None else prior_scale, (M,)),
-            res.points, res.inliers, res.errors, res.n_views,
-        )
+        _robust_kernel(self.P, uv, w, thr, int(min_views), depth, bool(depth_weighting), prior, prior_scale,
+                       res.points, res.inliers, res.errors, res.n_views)
         return res
 
 
