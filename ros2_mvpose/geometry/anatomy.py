@@ -125,8 +125,8 @@ def implausible_joints(joints: np.ndarray, n_views: np.ndarray, errors: np.ndarr
 
 
 @njit(cache=True, error_model="numpy")
-def _reject(points, inliers, errors, n_views, bones, typical, max_ratio, n_body, min_bones):  # noqa: ANN001
-    """:func:`reject_implausible`, compiled."""
+def _reject(points, inliers, errors, n_views):  # noqa: ANN001
+    """:func:`reject_implausible`, compiled (the bone table is compiled in)."""
     M, C = inliers.shape
     N = M // NUM_JOINTS
     X = points.reshape(N, NUM_JOINTS, 3)
@@ -140,7 +140,7 @@ def _reject(points, inliers, errors, n_views, bones, typical, max_ratio, n_body,
                     s += errors[m, c]
             e[m // NUM_JOINTS, m % NUM_JOINTS] = s / n_views[m]
     blame = np.zeros((N, NUM_JOINTS), dtype=np.bool_)
-    _blame(X, nv, e, bones, typical, max_ratio, n_body, min_bones, blame)
+    _blame(X, nv, e, _BONES, _TYPICAL, _RATIO, _N_BODY, _MIN_SCALE_BONES, blame)
     undefined = 0
     for m in range(M):
         if blame[m // NUM_JOINTS, m % NUM_JOINTS]:
@@ -160,4 +160,4 @@ def reject_implausible(
     ``n_views`` (M,) int64, as :class:`~ros2_mvpose.geometry.triangulation.TriangulationResult`
     holds them; the joint error is the mean over its inlier views): the blamed joints become
     undefined in place (NaN, no inliers, 0 views). Returns the number of undefined points."""
-    return int(_reject(points, inliers, errors, n_views, _BONES, _TYPICAL, _RATIO, _N_BODY, _MIN_SCALE_BONES))
+    return int(_reject(points, inliers, errors, n_views))

@@ -317,9 +317,9 @@ class Reconstructor:
                 return e, e, np.zeros((0, J)), np.zeros(0, dtype=np.intp)
         A = np.concatenate(arrays) if len(arrays) > 1 else np.ascontiguousarray(arrays[0])
         cam = self._cam
-        uv, raw, w = self._gbuf
+        flat, uv, raw, w = self._gbuf
         ideal = undistort_pixels(self._lens, self._cam_points, A.reshape(-1, 3)) if self._any_distorted else A
-        if not _split(A, ideal.reshape(A.shape[0], J, -1), max(self.min_score, 1e-12), uv, raw, w):
+        if not _split(A, ideal.reshape(A.shape[0], J, -1), max(self.min_score, 1e-12), flat):
             s = A[..., 2]
             bad_s = ~np.isfinite(s).all(-1)
             if bad_s.any():
@@ -390,7 +390,8 @@ class Reconstructor:
             if buf is None:
                 if len(self._gathered) > 8:
                     self._gathered.clear()
-                buf = self._gathered[D] = (np.empty((D, J, 2)), np.empty((D, J, 2)), np.empty((D, J)))
+                flat = np.empty(D * J * 5)
+                buf = self._gathered[D] = (flat, *_detection_arrays(flat, D))
             self._gbuf = buf
         return arrays
 
@@ -534,16 +535,15 @@ class Reconstructor:
         (tracked persons use them as depth weights and as a RANSAC tie-breaker).
         """
         N = hints.size
-        C = self._focal.size
         buf = self._buffers.get(N)
         if buf is None:  # per-person work arrays (M = N * 17 points), filled by _person_views
             if len(self._buffers) > 8:
                 self._buffers.clear()
-            M = N * J
-            buf = self._buffers[N] = (np.empty((M, C, 2)), np.empty((M, C, 2)), np.empty((M, C)),
-                                      np.empty((M, C)), np.empty((M, 3)), np.empty(M))
-        UV, RAW, W, depth, prior, scale = buf
-        _person_views(uv, raw, w, row, cam, hints, pred, proj, self._focal, *buf)
+            M, C = N * J, self._focal.size
+            flat = np.empty(M * (6 * C + 4))
+            buf = self._buffers[N] = (flat, *_person_arrays(flat, M, C))
+        flat, UV, RAW, W, depth, prior, scale = buf
+        _person_views(uv, raw, w, row, cam, hints, pred, proj, self._focal, flat)
         res = self._tri.robust(UV, W, self._thr, self.min_views, depth, True, prior, scale)
         # A bone no human has: the joint to blame is left undefined (never moved).
         undefined = reject_implausible(res.points, res.inliers, res.errors, res.n_views)
@@ -554,21 +554,35 @@ class Reconstructor:
             reject_implausible(res.points, res.inliers, res.errors, res.n_views)
         reproj = project_pixels(self._lens, self._Rt, res.points)
         joints = res.points.reshape(N, J, 3)
-        (scores, errors), (strong, keep) = _person_stats(
-            reproj, RAW, W, res.inliers, res.n_views, N, self.min_joints, self._strong_views
-        )
+        stats, flags = _person_stats(reproj, RAW, W, res.inliers, res.n_views, N, self.min_joints,
+                                     self._strong_views)
+        scores, errors, strong, keep = stats[0], stats[1], flags[0], flags[1]
         nv = res.n_views.reshape(N, J)
         if False not in keep.tolist():
             return joints, scores, errors, nv, strong, keep
         return joints[keep], scores[keep], errors[keep], nv[keep], strong[keep], keep
 
 
+def _detection_arrays(flat, D):  # noqa: ANN001
+    """Ideal pixels uv and raw pixels (D, 17, 2) and weights w (D, 17) of D detections, views
+    of one buffer ``flat`` (D * 17 * 5). Plain Python (numpy views with numpy's own dtype
+    objects) and compiled (:data:`_detection_arrays_nb`) from this one source."""
+    a = D * J * 2
+    return (flat[:a].reshape((D, J, 2)), flat[a:2 * a].reshape((D, J, 2)),
+            flat[2 * a:2 * a + D * J].reshape((D, J)))
+
+
+_detection_arrays_nb = njit(cache=True, error_model="numpy", inline="always")(_detection_arrays)
+
+
 @njit(cache=True, error_model="numpy")
-def _split(A, ideal, min_w, uv, raw, w):  # noqa: ANN001
-    """Fill, for the stacked detections A (D, 17, 3): the ideal pixels uv (D, 17, 2) (the first
-    two columns of ``ideal`` (D, 17, >= 2); 0 where not finite, e.g. not invertible), the raw
-    pixels (D, 17, 2) and the DLT weights w (D, 17) (scores clipped to 1; 0 below ``min_w`` or
-    where the ideal pixels are not finite). Returns whether every value of A is finite."""
+def _split(A, ideal, min_w, flat):  # noqa: ANN001
+    """Fill, for the stacked detections A (D, 17, 3), the arrays of :func:`_detection_arrays`
+    of ``flat``: the ideal pixels uv (the first two columns of ``ideal`` (D, 17, >= 2); 0 where
+    not finite, e.g. not invertible), the raw pixels and the DLT weights w (scores clipped to 1;
+    0 below ``min_w`` or where the ideal pixels are not finite). Returns whether every value of
+    A is finite."""
+    uv, raw, w = _detection_arrays_nb(flat, A.shape[0])
     finite = True
     for d in range(A.shape[0]):
         for j in range(J):
@@ -583,15 +597,30 @@ def _split(A, ideal, min_w, uv, raw, w):  # noqa: ANN001
     return finite
 
 
+def _person_arrays(flat, M, C):  # noqa: ANN001
+    """The per-point work arrays of M points and C cameras, views of one buffer ``flat``
+    (M * (6 C + 4)): ideal pixels UV and raw pixels RAW (M, C, 2), scores W and depths (M, C),
+    positions (M, 3), pixels per metre (M,). Plain Python and compiled
+    (:data:`_person_arrays_nb`) from this one source."""
+    a, b = 2 * M * C, M * C
+    return (flat[:a].reshape((M, C, 2)), flat[a:2 * a].reshape((M, C, 2)),
+            flat[2 * a:2 * a + b].reshape((M, C)), flat[2 * a + b:3 * a].reshape((M, C)),
+            flat[3 * a:3 * a + 3 * M].reshape((M, 3)), flat[3 * a + 3 * M:3 * a + 4 * M])
+
+
+_person_arrays_nb = njit(cache=True, error_model="numpy", inline="always")(_person_arrays)
+
+
 @njit(cache=True, error_model="numpy")
-def _person_views(uv, raw, w, row, cam, hints, pred, proj, focal, UV, RAW, W, depth, prior, scale):  # noqa: ANN001
-    """Fill the per-point (M = N * 17 points, person-major), per-camera arrays from the
-    detections (D, 17, ...) with their person ``row`` and camera ``cam``: ideal pixels UV and
-    raw pixels RAW (M, C, 2), scores W (M, C) (0: not seen); for persons with a track
-    (``hints`` >= 0, into ``pred`` (T, 17, 3) and their homogeneous projections ``proj``
-    (T, 17, C, 3)): predicted depths (M, C), positions (M, 3) and pixels per metre (M,)
-    (NaN elsewhere)."""
+def _person_views(uv, raw, w, row, cam, hints, pred, proj, focal, flat):  # noqa: ANN001
+    """Fill the per-point (M = N * 17 points, person-major), per-camera arrays
+    (:func:`_person_arrays` of ``flat``) from the detections (D, 17, ...) with their person
+    ``row`` and camera ``cam``: ideal pixels UV and raw pixels RAW (M, C, 2), scores W (M, C)
+    (0: not seen); for persons with a track (``hints`` >= 0, into ``pred`` (T, 17, 3) and their
+    homogeneous projections ``proj`` (T, 17, C, 3)): predicted depths (M, C), positions (M, 3)
+    and pixels per metre (M,) (NaN elsewhere)."""
     C = focal.size
+    UV, RAW, W, depth, prior, scale = _person_arrays_nb(flat, hints.size * J, C)
     UV[:] = 0.0
     RAW[:] = 0.0
     W[:] = 0.0
