@@ -313,13 +313,20 @@ def test_a_flood_of_detections_is_capped_per_view():
 
 
 def test_input_forms_and_ignored_detections_give_the_same_people():
-    """Lists, float32 arrays and a detection below min_score in one view (a second detection in
-    that camera) change nothing: the same people, frame by frame, with distortion on every
-    camera, noise, outliers, a camera without a frame and a person who leaves for a moment."""
+    """Lists, float32 arrays, arrays that are views into wider ones (not contiguous) in a tuple,
+    and a detection below min_score in one view (a second detection in that camera) change
+    nothing: the same people, frame by frame, with distortion on every camera, noise, outliers,
+    a camera without a frame and a person who leaves for a moment."""
     cams = ring_rig(5, jitter=0.05, seed=12, distortion=DIST)
     seq = walking_people(2, 40, seed=12)
     rng = np.random.default_rng(12)
-    recs = [Reconstructor(cams) for _ in range(4)]
+    recs = [Reconstructor(cams) for _ in range(5)]
+
+    def strided(v: np.ndarray) -> np.ndarray:
+        wide = np.full(v.shape[:2] + (5,), -7.0)
+        wide[..., 1:4] = v
+        return wide[..., 1:4]
+
     n_seen = 0
     faint = np.zeros((1, 17, 3))
     faint[..., 0], faint[..., 1], faint[..., 2] = 600.0, 300.0, 0.05  # below min_score
@@ -334,6 +341,7 @@ def test_input_forms_and_ignored_detections_give_the_same_people():
             [None if v is None else v.tolist() for v in views],
             [None if v is None else v.astype(np.float32) for v in views],
             [v if c or v is None else np.concatenate([faint, v]) for c, v in enumerate(views)],
+            tuple(None if v is None else strided(v) for v in views),
         ]
         outs = [r.update(v, seq.stamps[f]) for r, v in zip(recs, forms, strict=True)]
         for other in outs[1:]:

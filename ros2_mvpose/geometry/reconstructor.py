@@ -52,6 +52,7 @@ __all__ = ["Reconstructor"]
 J = NUM_JOINTS
 _NO_PRED = np.zeros((0, J, 3))
 _F64 = np.dtype(np.float64)
+_join = bytearray().join  # C-contiguous arrays -> one writable buffer of their bytes
 
 
 def _by_id(p: Skeleton3D) -> int:
@@ -315,7 +316,10 @@ class Reconstructor:
             if not arrays:
                 e = np.zeros((0, J, 2))
                 return e, e, np.zeros((0, J)), np.zeros(0, dtype=np.intp)
-        A = np.concatenate(arrays) if len(arrays) > 1 else np.ascontiguousarray(arrays[0])
+        try:  # (the buffers joined: faster than np.concatenate on a few small arrays)
+            A = np.frombuffer(_join(arrays)).reshape(-1, J, 3)
+        except TypeError:  # an entry that is not C-contiguous
+            A = np.concatenate(arrays)
         cam = self._cam
         flat, uv, raw, w = self._gbuf
         ideal = undistort_pixels(self._lens, self._cam_points, A.reshape(-1, 3)) if self._any_distorted else A
