@@ -1,12 +1,13 @@
-"""3D tracker (stable ids, hysteresis) and One Euro filter (ros2_mvpose.geometry.tracking)."""
+"""3D tracker (stable ids, hysteresis: geometry.tracking) and One Euro filter (geometry.smoothing)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
+from ros2_mvpose.geometry.smoothing import OneEuroFilter
 from ros2_mvpose.geometry.synthetic import posed_skeleton, walking_people
-from ros2_mvpose.geometry.tracking import OneEuroFilter, Tracker
+from ros2_mvpose.geometry.tracking import Tracker
 
 
 def ids(out):
