@@ -65,7 +65,7 @@ class TriangulationResult:
 
 
 # ------------------------------------------------------------------ kernels (one point)
-@njit(cache=True, error_model="numpy", inline="always")
+@njit(cache=True, error_model="numpy")
 def _dlt(P: np.ndarray, uv: np.ndarray, w: np.ndarray, depth: np.ndarray, X: np.ndarray) -> bool:
     """Weighted DLT of one point: uv (C, 2), w (C,) (0 = unused), depth (C,) (weights w / depth;
     ones for none). Writes X (3,); False (X NaN) when (nearly) singular."""
@@ -108,7 +108,7 @@ def _dlt(P: np.ndarray, uv: np.ndarray, w: np.ndarray, depth: np.ndarray, X: np.
     return True
 
 
-@njit(cache=True, error_model="numpy", inline="always")
+@njit(cache=True, error_model="numpy")
 def _homogeneous(P: np.ndarray, c: int, X: np.ndarray) -> tuple[float, float, float]:
     """``P[c] @ [X, 1]`` for a point X (3,)."""
     return (P[c, 0, 0] * X[0] + P[c, 0, 1] * X[1] + P[c, 0, 2] * X[2] + P[c, 0, 3],
@@ -127,7 +127,7 @@ def _project_kernel(P: np.ndarray, X: np.ndarray) -> np.ndarray:
     return h
 
 
-@njit(cache=True, error_model="numpy", inline="always")
+@njit(cache=True, error_model="numpy")
 def _errors2(P: np.ndarray, X: np.ndarray, uv: np.ndarray, e2: np.ndarray, z: np.ndarray) -> None:
     """Squared reprojection errors e2 (C,) px^2 (inf behind a camera or for NaN X) and depths
     z (C,) of point X (3,) against uv (C, 2)."""
@@ -141,7 +141,7 @@ def _errors2(P: np.ndarray, X: np.ndarray, uv: np.ndarray, e2: np.ndarray, z: np
             e2[c] = np.inf
 
 
-@njit(cache=True, error_model="numpy", inline="always")
+@njit(cache=True, error_model="numpy")
 def _ransac(P, uv, w, thr2, prior, prior_scale, mask) -> None:  # noqa: ANN001
     """Best inlier mask (C,) of one point over all two-view hypotheses (all False if none).
 
