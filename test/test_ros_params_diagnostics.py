@@ -29,46 +29,50 @@ def test_table_defaults_and_validation():
         as_specs([("x", 1, "", "int")])
 
 
-def test_declare_parameters_on_a_real_node():
+@pytest.fixture
+def make_node():
+    """``make_node(name, **overrides)``: rclpy nodes with parameter overrides on a fresh context
+    (random domain id); destroyed and shut down afterwards."""
     rclpy = pytest.importorskip("rclpy")
     from rclpy.node import Node
     from rclpy.parameter import Parameter
-
-    from ros2_mvpose.ros.params import declare_parameters
+    from ros_helpers import random_domain_id
 
     ctx = rclpy.Context()
-    rclpy.init(context=ctx, domain_id=99)
-    try:
-        node = Node(
-            "params_test",
-            context=ctx,
-            parameter_overrides=[
-                Parameter("topics", value=["/a/image", "/b/image"]),
-                Parameter("size", value=7),
-            ],
-        )
-        values = declare_parameters(node, TABLE)
-        assert values == {
-            "name": "cam",
-            "topics": ["/a/image", "/b/image"],
-            "slop": 0.05,
-            "size": 7,
-            "flag": True,
-            "weights": [1.0, 2.0],
-        }
-        desc = node.describe_parameter("slop")
-        assert desc.description == "seconds" and desc.read_only
-        node.destroy_node()
+    rclpy.init(context=ctx, domain_id=random_domain_id())
+    nodes = []
 
-        bad = Node("params_bad", context=ctx, parameter_overrides=[Parameter("size", value="big")])
-        with pytest.raises(ValueError, match="'size' must be of type int"):
-            declare_parameters(bad, TABLE)
-        bad.destroy_node()
-        empty = Node("params_empty", context=ctx)
-        assert declare_parameters(empty, TABLE)["topics"] == []
-        empty.destroy_node()
+    def make(name: str, **overrides):
+        nodes.append(Node(name, context=ctx,
+                          parameter_overrides=[Parameter(k, value=v) for k, v in overrides.items()]))
+        return nodes[-1]
+
+    try:
+        yield make
     finally:
+        for node in nodes:
+            node.destroy_node()
         rclpy.shutdown(context=ctx)
+
+
+def test_declare_parameters_on_a_real_node(make_node):
+    from ros2_mvpose.ros.params import declare_parameters
+
+    node = make_node("params_test", topics=["/a/image", "/b/image"], size=7)
+    values = declare_parameters(node, TABLE)
+    assert values == {
+        "name": "cam",
+        "topics": ["/a/image", "/b/image"],
+        "slop": 0.05,
+        "size": 7,
+        "flag": True,
+        "weights": [1.0, 2.0],
+    }
+    desc = node.describe_parameter("slop")
+    assert desc.description == "seconds" and desc.read_only
+    with pytest.raises(ValueError, match="'size' must be of type int"):
+        declare_parameters(make_node("params_bad", size="big"), TABLE)
+    assert declare_parameters(make_node("params_empty"), TABLE)["topics"] == []
 
 
 def test_rate_meter():
@@ -94,31 +98,12 @@ def test_latency_stats():
     assert s.summary_ms()["n"] == 100
 
 
-def test_unknown_and_renamed_parameters_are_named_not_ignored_silently(capfd):
-    rclpy = pytest.importorskip("rclpy")
-    from rclpy.node import Node
-    from rclpy.parameter import Parameter
-
+def test_unknown_and_renamed_parameters_are_named_not_ignored_silently(capfd, make_node):
     from ros2_mvpose.ros.params import declare_parameters
 
-    ctx = rclpy.Context()
-    rclpy.init(context=ctx, domain_id=98)
-    try:
-        node = Node(
-            "params_unknown",
-            context=ctx,
-            parameter_overrides=[
-                Parameter("dead_after", value=0.5),
-                Parameter("slpo", value=0.1),
-                Parameter("world_frame", value="w"),
-                Parameter("tick_period", value=0.05),
-            ],
-        )
-        values = declare_parameters(node, TABLE, known=["world_frame"])  # the other node's: no warning
-        assert values["slop"] == 0.05
-        node.destroy_node()
-    finally:
-        rclpy.shutdown(context=ctx)
+    node = make_node("params_unknown", dead_after=0.5, slpo=0.1, world_frame="w", tick_period=0.05)
+    values = declare_parameters(node, TABLE, known=["world_frame"])  # the other node's: no warning
+    assert values["slop"] == 0.05
     err = capfd.readouterr().err
     assert (
         "parameter 'dead_after' is not a parameter of this node and is ignored; it is now 'camera_timeout'"
