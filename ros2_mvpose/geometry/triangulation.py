@@ -392,10 +392,7 @@ class Triangulator:
         RANSAC hypotheses.
         """
         C = self.n_cameras
-        F, A = _F64, np.ndarray
-        if not (type(uv) is A and type(w) is A and uv.dtype is F and w.dtype is F and uv.flags.c_contiguous
-                and w.flags.c_contiguous):
-            uv, w = _f64(uv, np.shape(uv)), _f64(w, np.shape(w))
+        uv, w = _f64(uv, np.shape(uv)), _f64(w, np.shape(w))  # (no copy when already float64)
         M = w.shape[0] if w.ndim else 0
         if w.shape != (M, C) or uv.shape != (M, C, 2):
             raise ValueError(f"triangulation: uv {uv.shape} and w {w.shape} must be (M, {C}, 2) and (M, {C})")
@@ -403,28 +400,21 @@ class Triangulator:
             raise ValueError(f"min_views must be an integer >= 2, got {min_views!r}")
         if min_views < 2:
             raise ValueError(f"min_views must be an integer >= 2, got {min_views!r}")
-        thr = threshold
-        if not (type(thr) is A and thr.dtype is F and thr.shape == (C,) and thr.flags.c_contiguous):
-            thr = _f64(threshold, (C,))
+        thr = _f64(threshold, (C,))
         if not all(map(_POSITIVE, thr.tolist())):  # (NaN fails too)
             raise ValueError(f"threshold must be > 0 pixels, got {threshold!r}")
         if depth is None:
             depth = np.full((M, C), np.nan)
-        elif (depth.shape if type(depth) is np.ndarray else np.shape(depth)) != (M, C):
+        elif np.shape(depth) != (M, C):
             raise ValueError(f"depth must have shape ({M}, {C}), got {np.shape(depth)}")
-        if not (type(depth) is A and type(prior) is A and type(prior_scale) is A and depth.dtype is F
-                and prior.dtype is F and prior_scale.dtype is F and prior.shape == (M, 3)
-                and prior_scale.shape == (M,) and depth.flags.c_contiguous and prior.flags.c_contiguous
-                and prior_scale.flags.c_contiguous):
-            depth = _f64(depth, (M, C))
-            prior = _f64(_NAN if prior is None else prior, (M, 3))
-            prior_scale = _f64(_NAN if prior_scale is None else prior_scale, (M,))
+        depth = _f64(depth, (M, C))
+        prior = _f64(_NAN if prior is None else prior, (M, 3))
+        prior_scale = _f64(_NAN if prior_scale is None else prior_scale, (M,))
         res = TriangulationResult(np.empty((M, 3)), np.empty((M, C), dtype=bool), np.empty((M, C)),
                                   np.empty(M, dtype=np.int64))
         _robust_kernel(self.P, uv, w, thr, int(min_views), depth, bool(depth_weighting), prior, prior_scale,
                        res.points, res.inliers, res.errors, res.n_views)
         return res
-
 
     def place_on_rays(
         self, uv: np.ndarray, w: np.ndarray, expected: np.ndarray, max_distance: float,
