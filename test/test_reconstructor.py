@@ -266,6 +266,10 @@ def test_bad_calibration_and_parameters():
     ):
         with pytest.raises(ValueError):
             Reconstructor(cams, **kw)
+    for bad in (-0.1, float("nan"), float("inf"), "far", None, [0.2]):
+        with pytest.raises(ValueError, match=r"single_view_distance \(metres, 0 = off\) must be"):
+            Reconstructor(cams, single_view_distance=bad)
+    assert Reconstructor(cams, single_view_distance=0).single_view_distance == 0.0
 
 
 def test_units_free_association_on_a_large_scene():

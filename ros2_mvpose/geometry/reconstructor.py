@@ -165,11 +165,8 @@ class Reconstructor:
         self.max_people_per_view = int(max_people_per_view)
         self.min_common_joints = int(min_common_joints)
         self.use_track_prior = bool(use_track_prior)
-        self.single_view_distance = float(single_view_distance)
-        if not (self.single_view_distance >= 0.0 and math.isfinite(self.single_view_distance)):
-            raise ValueError(
-                f"Reconstructor: single_view_distance must be >= 0 metres, got {single_view_distance!r}"
-            )
+        self.single_view_distance = 0.0 if single_view_distance == 0 else _positive(
+            "single_view_distance (metres, 0 = off)", single_view_distance)
         self._tracker = Tracker(
             max_distance=track_max_distance,
             n_init=n_init,
