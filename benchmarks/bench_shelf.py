@@ -17,7 +17,7 @@ on the same detections (2020-06 and 2021-01 outputs) is scored by the same code 
 own head rule).
 
 Usage: ``python benchmarks/bench_shelf.py [--data DIR] [--parts] [--frames A:B] [--head H]
-[--ceiling] [--single-view-distance M]``; prints a
+[--ceiling] [--single-view-distance M] [--param NAME=VALUE ...]``; prints a
 markdown table (PCP % per actor 1-4, average over actors 1-3, mean per-joint error in mm of the
 defined joints, joints left undefined in matched skeletons of actors 1-3).
 """
@@ -30,6 +30,7 @@ for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUME
     os.environ[_var] = "1"
 
 import argparse  # noqa: E402
+import ast  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 import warnings  # noqa: E402
@@ -97,6 +98,9 @@ def main(argv: list[str] | None = None) -> int:
                          "(views chosen with the ground truth; the Reconstructor's face joints)")
     ap.add_argument("--single-view-distance", type=float, default=None,
                     help="Reconstructor single_view_distance, metres (default: the Reconstructor's)")
+    ap.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                    help="another Reconstructor keyword argument (a Python literal), e.g. smoothing=True; "
+                         "repeatable")
     ap.add_argument("--head", choices=sd.HEADS, default="4da",
                     help="COCO -> Shelf head conversion (default: the 4D Association evaluation's)")
     args = ap.parse_args(argv)
@@ -116,7 +120,16 @@ def main(argv: list[str] | None = None) -> int:
         sl = slice(a, b)
     reconstruct(cams, views[:5])  # compiles the numba kernels (once per machine), not timed
     params = {} if args.single_view_distance is None else {"single_view_distance": args.single_view_distance}
-    coco, cpu = reconstruct(cams, views[sl], **params)
+    for item in args.param:
+        name, _, value = item.partition("=")
+        try:
+            params[name.strip()] = ast.literal_eval(value.strip())
+        except (ValueError, SyntaxError):
+            ap.error(f"--param {item!r}: expected NAME=VALUE with a Python literal value")
+    try:
+        coco, cpu = reconstruct(cams, views[sl], **params)
+    except (TypeError, ValueError) as exc:
+        ap.error(f"Reconstructor parameters {params}: {exc}")
     ours = [[sd.coco_to_shelf(p, args.head) for p in f] for f in coco]
     s_ours = sd.score(ours, gt[sl])
     s_4da = sd.score([[sd.skel19_to_shelf(p) for p in f.values()] for f in fourda[sl]], gt[sl])
