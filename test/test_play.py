@@ -134,7 +134,8 @@ def test_play_does_not_wait_for_topics_nobody_subscribes_to(tmp_path, context):
         deadline = started + 60
         while proc.poll() is None and time.monotonic() < deadline:
             ex.spin_once(timeout_sec=0.05)
-        for _ in range(20):
+        drain = time.monotonic() + 5
+        while len(got) < 5 and time.monotonic() < drain:
             ex.spin_once(timeout_sec=0.05)
     finally:
         if proc.poll() is None:
@@ -147,6 +148,66 @@ def test_play_does_not_wait_for_topics_nobody_subscribes_to(tmp_path, context):
     assert "no subscriber for /nobody/listens" in out
     # process start-up (imports) takes a few seconds on a busy machine; 20 s would be the old wait
     assert got[0] - started < 15, f"first message {got[0] - started:.1f} s after start"
+
+
+_FROZEN_SUBSCRIBER = """
+import os, sys, rclpy
+from sensor_msgs.msg import PointCloud2
+rclpy.init(domain_id=int(sys.argv[1]))
+node = rclpy.create_node("frozen_listener")
+node.create_subscription(PointCloud2, "/cam1/keypoints2d", lambda m: None, 50)
+print("ready", flush=True)
+rclpy.spin(node)
+"""
+
+
+def test_play_waits_for_acknowledgements_and_names_the_topic_without_them(tmp_path, context, capfd):
+    """A reliable subscriber that stops answering (its process frozen): the player waits
+    ``ack_timeout`` for the acknowledgements (so a live one gets the last messages before the
+    player exits), then warns naming the topic, instead of returning at once or hanging."""
+    import signal
+    import subprocess
+    import sys
+
+    path = tmp_path / "bag"
+    with BagWriter(path) as w:
+        for i in range(3):
+            t = 10**9 + i * 10_000_000
+            h = Header(frame_id="cam1", stamp=ns_to_stamp(t))
+            w.write("/cam1/keypoints2d", keypoints_to_cloud(np.full((1, 17, 3), float(i)), h), t)
+    sub = subprocess.Popen([sys.executable, "-c", _FROZEN_SUBSCRIBER, str(context.get_domain_id())],
+                           stdout=subprocess.PIPE, text=True)
+    node = rclpy.create_node("mvpose_play", context=context)
+    try:
+        assert sub.stdout.readline().strip() == "ready"
+        deadline = time.monotonic() + 20
+        while node.count_subscribers("/cam1/keypoints2d") < 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert node.count_subscribers("/cam1/keypoints2d") == 1, "subscriber not discovered"
+        sub.send_signal(signal.SIGSTOP)
+        capfd.readouterr()
+        t0 = time.monotonic()
+        count = play_bag(node, path, wait_for_subscribers=5.0, ack_timeout=1.5, publish_clock=False)
+        waited = time.monotonic() - t0
+        err = capfd.readouterr().err
+    finally:
+        sub.send_signal(signal.SIGCONT)
+        sub.kill()
+        sub.wait()
+        node.destroy_node()
+    assert count == 3
+    assert 1.5 <= waited < 1.5 + 0.02 + 2.0, waited  # the messages take 20 ms; then the wait
+    assert "not acknowledged within 1.5 s" in err and "/cam1/keypoints2d" in err, err
+
+
+@pytest.mark.parametrize("bad", [-1.0, float("nan"), float("inf")])
+def test_play_rejects_bad_ack_timeout(tmp_path, context, bad):
+    node = rclpy.create_node("p", context=context)
+    try:
+        with pytest.raises(ValueError, match="ack timeout"):
+            play_bag(node, tmp_path, ack_timeout=bad)
+    finally:
+        node.destroy_node()
 
 
 def test_play_rejects_bad_rate(tmp_path, context):

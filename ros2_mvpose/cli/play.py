@@ -24,6 +24,14 @@ def register(sub) -> None:
         help="wait up to this many seconds for the subscribers of the bag's topics to be discovered; "
         "topics nobody subscribes to do not hold playback up (default 2)",
     )
+    p.add_argument(
+        "--ack-wait",
+        type=float,
+        default=1.0,
+        help="at the end, wait up to this many seconds until reliable subscribers have acknowledged "
+        "every message, so the last ones are not lost when the player exits (like `ros2 bag play "
+        "--wait-for-all-acked`, which takes milliseconds); 0: do not wait (default 1)",
+    )
     p.set_defaults(func=run)
 
 
@@ -46,6 +54,7 @@ def run(args) -> int:
                 topics=args.topic,
                 publish_clock=not args.no_clock,
                 wait_for_subscribers=args.wait,
+                ack_timeout=args.ack_wait,
             )
             node.get_logger().info(f"published {n} messages from {args.input}")
             if not args.loop:

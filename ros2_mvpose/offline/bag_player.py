@@ -3,6 +3,9 @@
 For pip installs, where ``ros2 bag play`` does not exist. Streaming: one message in memory at a
 time. Timing follows the bag's receive timestamps, scaled by ``rate``; ``/clock``
 (rosgraph_msgs/Clock) carries the bag time so nodes started with ``use_sim_time:=true`` follow it.
+At the end it waits (``ack_timeout``) until reliable subscribers have acknowledged every message,
+like ``ros2 bag play --wait-for-all-acked``: a process that exits right after its last publish
+can otherwise take the last messages, or ones still being resent, with it.
 """
 
 from __future__ import annotations
@@ -65,6 +68,7 @@ def play_bag(
     clock_hz: float = 100.0,
     should_stop: Callable[[], bool] = lambda: False,
     wait_for_subscribers: float = 0.0,
+    ack_timeout: float = 1.0,
 ) -> int:
     """Publish the bag's messages from ``node`` (an rclpy Node); returns the number published.
 
@@ -75,9 +79,13 @@ def play_bag(
         wait_for_subscribers: wait up to this many seconds for the subscribers of the data topics
             to be discovered (see :func:`wait_for_subscribers_of`: topics nobody subscribes to do
             not hold playback up).
+        ack_timeout: at the end, wait up to this many seconds in all until the reliable
+            subscribers have acknowledged every message (see :func:`wait_until_acked`); 0: not.
     """
     if rate <= 0:
         raise ValueError(f"rate must be > 0, got {rate}")
+    if not 0 <= ack_timeout < float("inf"):
+        raise ValueError(f"ack timeout must be a finite number of seconds >= 0, got {ack_timeout}")
     from rosgraph_msgs.msg import Clock
 
     info = bag_topics(path)
@@ -120,4 +128,32 @@ def play_bag(
             clock_pub.publish(Clock(clock=ns_to_stamp(m.timestamp_ns)))
         pubs[m.topic].publish(m.msg)
         count += 1
+    if ack_timeout > 0 and count:
+        unacked = wait_until_acked(pubs, ack_timeout)
+        if unacked:
+            node.get_logger().warning(
+                f"not acknowledged within {ack_timeout:g} s by every subscriber of "
+                f"{', '.join(unacked)}: their last messages may not have arrived"
+            )
     return count
+
+
+def wait_until_acked(pubs: Mapping[str, object], timeout: float) -> list[str]:
+    """Wait up to ``timeout`` seconds in all until each publisher's messages are acknowledged.
+
+    Args:
+        pubs: topic -> rclpy Publisher. Best-effort publishers count as acknowledged at once.
+        timeout: seconds, shared by all publishers.
+
+    Returns:
+        The topics whose messages were still unacknowledged when the time ran out.
+    """
+    from rclpy.duration import Duration
+
+    deadline = time.monotonic() + timeout
+    unacked = []
+    for topic, pub in pubs.items():
+        left = max(0.0, deadline - time.monotonic())
+        if not pub.wait_for_all_acked(Duration(nanoseconds=int(left * 1e9))):
+            unacked.append(topic)
+    return unacked
