@@ -30,17 +30,25 @@ def context():
     rclpy.shutdown(context=ctx)
 
 
+def _keypoint_bag(path, n: int, period_ns: int, t0: int = 10**9, info_topic: str | None = None,
+                  storage: str = "mcap"):
+    """A bag of ``n`` /cam1/keypoints2d clouds (joint values = frame index), ``period_ns`` apart,
+    with a CameraInfo on ``info_topic`` at each stamp when given."""
+    with BagWriter(path, storage=storage) as w:
+        for i in range(n):
+            t = t0 + i * period_ns
+            h = Header(frame_id="cam1", stamp=ns_to_stamp(t))
+            w.write("/cam1/keypoints2d", keypoints_to_cloud(np.full((1, 17, 3), float(i)), h), t)
+            if info_topic:
+                w.write(info_topic, CameraInfo(header=h, width=640, height=480), t)
+
+
 @pytest.mark.parametrize("storage", ["mcap", "sqlite3"])
 def test_play_publishes_with_timing_and_clock(tmp_path, context, storage):
     path = tmp_path / "bag"
     t0 = 1_000 * 10**9
     n, period = 8, 100_000_000  # 10 Hz
-    with BagWriter(path, storage=storage) as w:
-        for i in range(n):
-            t = t0 + i * period
-            h = Header(frame_id="cam1", stamp=ns_to_stamp(t))
-            w.write("/cam1/keypoints2d", keypoints_to_cloud(np.full((1, 17, 3), float(i)), h), t)
-            w.write("/cam1/camera_info", CameraInfo(header=h, width=640, height=480), t)
+    _keypoint_bag(path, n, period, t0, info_topic="/cam1/camera_info", storage=storage)
 
     sub_node = rclpy.create_node("play_listener", context=context)
     got, clocks = [], []
@@ -115,12 +123,7 @@ def test_play_does_not_wait_for_topics_nobody_subscribes_to(tmp_path, context):
     import sys
 
     path = tmp_path / "bag"
-    with BagWriter(path) as w:
-        for i in range(5):
-            t = 10**9 + i * 100_000_000
-            h = Header(frame_id="cam1", stamp=ns_to_stamp(t))
-            w.write("/cam1/keypoints2d", keypoints_to_cloud(np.full((1, 17, 3), float(i)), h), t)
-            w.write("/nobody/listens", CameraInfo(header=h), t)
+    _keypoint_bag(path, 5, 100_000_000, info_topic="/nobody/listens")
     node = rclpy.create_node("partial_listener", context=context)
     got = []
     node.create_subscription(PointCloud2, "/cam1/keypoints2d", lambda m: got.append(time.monotonic()), 50)
@@ -170,11 +173,7 @@ def test_play_waits_for_acknowledgements_and_names_the_topic_without_them(tmp_pa
     import sys
 
     path = tmp_path / "bag"
-    with BagWriter(path) as w:
-        for i in range(3):
-            t = 10**9 + i * 10_000_000
-            h = Header(frame_id="cam1", stamp=ns_to_stamp(t))
-            w.write("/cam1/keypoints2d", keypoints_to_cloud(np.full((1, 17, 3), float(i)), h), t)
+    _keypoint_bag(path, 3, 10_000_000)
     sub = subprocess.Popen([sys.executable, "-c", _FROZEN_SUBSCRIBER, str(context.get_domain_id())],
                            stdout=subprocess.PIPE, text=True)
     node = rclpy.create_node("mvpose_play", context=context)
