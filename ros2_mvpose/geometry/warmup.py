@@ -1,8 +1,8 @@
 """Compile (or load from numba's cache) every geometry kernel before the first real frame set.
 
-The geometry core runs as numba kernels compiled on first use: ~25 s of CPU after a fresh
+The geometry core runs as numba kernels compiled on first use: ~30 s of CPU after a fresh
 install, well under a second once numba's on-disk cache holds them. A live node that compiled
-them on its first frame set would sit silent for that long with cameras streaming; the nodes call
+them on its first frame set would sit silent for that long with cameras streaming; the triangulator node calls
 :func:`warm_up_geometry` at start-up instead, where a log line can say what is happening.
 """
 
@@ -24,8 +24,8 @@ _LENSES = (
 
 def warm_up_geometry(frames: int = 4) -> float:
     """Run a small synthetic scene (2 people, 3 cameras per lens model, outliers, missed joints
-    and a phantom)
-    through a throw-away Reconstructor so that every geometry kernel is compiled or loaded.
+    and a phantom) through a throw-away Reconstructor so that every geometry kernel is compiled
+    or loaded.
 
     Returns the wall time it took in seconds. Touches no global state besides numba's cache.
     """

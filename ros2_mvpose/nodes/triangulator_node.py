@@ -49,6 +49,7 @@ from ros2_mvpose.ros.params import declare_parameters, from_values
 from ros2_mvpose.ros.pointcloud import skeletons_to_cloud
 from ros2_mvpose.ros.qos import result_qos, sensor_qos
 from ros2_mvpose.ros.sync import SyncEvent
+from ros2_mvpose.stages.problems import Problem
 from ros2_mvpose.stages.triangulation import TriangulationStage
 
 NODE_NAME = "triangulator_node"
@@ -157,7 +158,7 @@ class TriangulatorNode(Node):
         except Exception as exc:  # noqa: BLE001 - a bad set must not stop the detector either
             self._on_internal_error(exc)
 
-    def _report(self, problems: list, inputs: CameraInputs, what: str) -> None:
+    def _report(self, problems: list[Problem], inputs: CameraInputs, what: str) -> None:
         for problem in problems:
             kind = problem.key.split(":", 1)[0]
             self.stats[kind] = self.stats.get(kind, 0) + 1
