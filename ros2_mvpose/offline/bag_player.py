@@ -85,7 +85,7 @@ def play_bag(
     if rate <= 0:
         raise ValueError(f"rate must be > 0, got {rate}")
     if not 0 <= ack_timeout < float("inf"):
-        raise ValueError(f"ack timeout must be a finite number of seconds >= 0, got {ack_timeout}")
+        raise ValueError(f"ack timeout (--ack-wait) must be finite seconds >= 0, got {ack_timeout}")
     from rosgraph_msgs.msg import Clock
 
     info = bag_topics(path)
