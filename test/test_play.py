@@ -155,12 +155,16 @@ def test_play_does_not_wait_for_topics_nobody_subscribes_to(tmp_path, context):
 
 _FROZEN_SUBSCRIBER = """
 import os, sys, rclpy
+from rclpy.executors import ExternalShutdownException
 from sensor_msgs.msg import PointCloud2
 rclpy.init(domain_id=int(sys.argv[1]))
 node = rclpy.create_node("frozen_listener")
 node.create_subscription(PointCloud2, "/cam1/keypoints2d", lambda m: None, 50)
 print("ready", flush=True)
-rclpy.spin(node)
+try:
+    rclpy.spin(node)
+except (KeyboardInterrupt, ExternalShutdownException):
+    pass
 """
 
 
@@ -190,10 +194,16 @@ def test_play_waits_for_acknowledgements_and_names_the_topic_without_them(tmp_pa
         waited = time.monotonic() - t0
         err = capfd.readouterr().err
     finally:
+        # Thawed, and our publishers gone, before it ends (a DDS peer killed while frozen can
+        # crash this process's Fast DDS when it later destroys its endpoints), then a clean exit.
         sub.send_signal(signal.SIGCONT)
-        sub.kill()
-        sub.wait()
         node.destroy_node()
+        sub.send_signal(signal.SIGINT)
+        try:
+            sub.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            sub.kill()
+            sub.wait()
     assert count == 3
     assert 1.5 <= waited < 1.5 + 0.02 + 2.0, waited  # the messages take 20 ms; then the wait
     assert "not acknowledged within 1.5 s" in err and "/cam1/keypoints2d" in err, err
